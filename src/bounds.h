@@ -1,0 +1,59 @@
+/* bounds.h - every bound coffer enforces, with the reason for it.
+ * (Named bounds.h, not limits.h, so it never shadows the C library's header.) */
+#ifndef COF_BOUNDS_H
+#define COF_BOUNDS_H
+
+/* Longest log line accepted. Postfix truncates its own records at line_length_limit
+ * (2048) plus the syslog prefix; 8 KiB leaves room for JSON lines, anything longer
+ * is counted as "over-long" and skipped. */
+#define COF_MAX_LINE 8192
+
+/* Longest value of one event field kept. RFC 5321 limits a path to 256 octets and a
+ * reply line to 512; subjects and responses longer than this are truncated. */
+#define COF_MAX_FIELD 1024
+
+/* Longest email address accepted for a blind index (RFC 5321 path limit). */
+#define COF_MAX_ADDR 320
+
+/* Open messages held by the correlator before the oldest is evicted (see
+ * correlate.h for the eviction rule). ~1 KiB each: 64 MiB at most. */
+#define COF_MAX_OPEN_MESSAGES 65536
+
+/* Recipients remembered per open message; Postfix's default
+ * smtpd_recipient_limit is 1000. */
+#define COF_MAX_RCPT_PER_MESSAGE 1000
+
+/* Tenants in one store and tenant name length. */
+#define COF_MAX_TENANTS 4096
+#define COF_MAX_TENANT_NAME 64
+
+/* Config file: size and line length. */
+#define COF_MAX_CONFIG_BYTES (1 << 20)
+#define COF_MAX_CONFIG_LINE 4096
+#define COF_MAX_TENANT_RULES 1024
+
+/* Keyring file size (hostile input: validated before use). */
+#define COF_MAX_KEYRING_BYTES (64u << 20)
+
+/* WAL: one group-commit frame holds at most this many bytes of records. */
+#define COF_MAX_WAL_FRAME (4u << 20)
+
+/* Events buffered in memory (memtable) before a segment flush, and its byte cap;
+ * together with COF_MAX_OPEN_MESSAGES this keeps ingest under 256 MiB. */
+#define COF_MEMTABLE_ROWS 262144
+#define COF_MEMTABLE_BYTES (96u << 20)
+
+/* Segment files: rows per block, rows per segment, and the largest decompressed
+ * block accepted from disk (cap before allocating). */
+#define COF_SEG_BLOCK_ROWS 8192
+#define COF_SEG_MAX_ROWS (1u << 24)
+#define COF_SEG_MAX_BLOCK_BYTES (64u << 20)
+
+/* Segments in one store, and segments held open at once (file descriptor bound). */
+#define COF_MAX_SEGMENTS 100000
+#define COF_MAX_OPEN_SEGMENTS 64
+
+/* Query results: events returned by one trail lookup before truncation. */
+#define COF_MAX_TRAIL_EVENTS 100000
+
+#endif
