@@ -26,7 +26,9 @@
 #include "record.h"
 #include "status.h"
 
+#ifndef COF_KEY_LEN
 #define COF_KEY_LEN 32
+#endif
 
 typedef struct {
     char tenant[COF_MAX_TENANT_NAME + 1]; /* NUL-terminated */
