@@ -337,6 +337,13 @@ static void test_rotate(void **state)
     snprintf(cmd, sizeof cmd, "cp -p '%s' '%s' && mkdir '%s' && cp -p '%s/keyring' '%s/'", f->key,
              oldkey, olddata, f->data, olddata);
     run(cmd);
+    /* Rotating a key file other than the one in use is refused. */
+    char other[256];
+    snprintf(other, sizeof other, "%s/other.key", f->root);
+    assert_int_equal(cof_master_create(other, f->data), COF_OK);
+    assert_int_equal(cof_keyring_rotate_master(k, other), COF_BADINPUT);
+    snprintf(newp, sizeof newp, "%s.new", other);
+    assert_int_not_equal(access(newp, F_OK), 0);
     assert_int_equal(cof_keyring_rotate_master(k, f->key), COF_OK);
     /* Still usable, and saves go under the new key. */
     assert_int_equal(cof_keyring_data_key(k, "acme", 8, 1, &p), COF_OK);
