@@ -147,10 +147,13 @@ cof_status cof_fs_fsync_parent(const char *path)
 static cof_status write_tmp(const char *path, const void *buf, size_t n, mode_t mode, char *tmp,
                             size_t cap)
 {
-    int fd, len = snprintf(tmp, cap, "%s.tmp-XXXXXX", path);
+    /* "<path>.tmp-" and six template characters for mkostemp. */
+    int fd, len = snprintf(tmp, cap, "%s.tmp-", path);
     cof_status st;
-    if (len < 0 || (size_t)len >= cap)
+    if (len < 0 || (size_t)len + 6 >= cap)
         return COF_ERR(COF_LIMIT, "path too long: %.64s...", path);
+    memset(tmp + len, 'X', 6);
+    tmp[len + 6] = 0;
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return COF_ERRNO("create temporary file for %s", path);

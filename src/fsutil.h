@@ -4,7 +4,7 @@
  *   - every descriptor is opened with O_CLOEXEC;
  *   - reads and writes retry on EINTR and on short transfers;
  *   - "durable" means the file was fsync'ed AND so was the directory holding its name;
- *   - replacing a file is atomic: write "<path>.tmp-XXXXXX", fsync, rename, fsync dir,
+ *   - replacing a file is atomic: write "<path>.tmp-<random>", fsync, rename, fsync dir,
  *     so a crash leaves either the old file or the new one, never a torn one.
  * Errors are reported with COF_ERRNO/COF_ERR and name the path (never file contents).
  * Functions are named cof_fs_<verb>. */
