@@ -704,7 +704,8 @@ out:
 }
 
 /* The keyring did not open with key_file: if "<key_file>.new" (left by an interrupted
- * rotation) opens it, finish that rotation. Returns COF_DENIED if not. */
+ * rotation) opens it, finish that rotation. COF_DENIED if there is no such key,
+ * COF_CORRUPT if it matches but the keyring is damaged. */
 static cof_status finish_rotation(const uint8_t *file, size_t n, const char *path,
                                   const char *key_file, const char *data_dir, uint8_t *m,
                                   cof_keyring **out)
@@ -725,8 +726,8 @@ static cof_status finish_rotation(const uint8_t *file, size_t n, const char *pat
             cof_keyring_close(*out);
             *out = NULL;
         }
-    } else {
-        st = COF_DENIED;
+    } else if (st != COF_CORRUPT) {
+        st = COF_DENIED; /* no usable .new: report the original key mismatch */
     }
     free(newp);
     return st;
