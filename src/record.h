@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "buf.h"
 #include "event.h"
 #include "str.h"
 
@@ -43,5 +44,10 @@ static inline void cof_record_init(cof_record *r)
     for (int i = 0; i < 4; i++)
         r->delays_ms[i] = COF_NO_DELAY;
 }
+
+/* Serialize a record (WAL payload). Compact: varints and presence masks. */
+cof_status cof_record_encode(const cof_record *r, cof_buf *out) COF_MUST_USE;
+/* Parse one record from rd; strings point into rd's bytes. COF_CORRUPT if malformed. */
+cof_status cof_record_decode(cof_rd *rd, cof_record *r) COF_MUST_USE;
 
 #endif

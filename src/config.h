@@ -1,0 +1,94 @@
+/* config.h - coffer's configuration: defaults, the config file, field policies and
+ * tenant rules.
+ *
+ * File format: UTF-8 text, one "key = value" per line, '#' starts a comment line.
+ * Unknown keys and malformed values are errors naming the file and line (a typo in a
+ * security setting must never be silently ignored). Keys:
+ *   data_dir = DIR                    key_file = FILE
+ *   fsync = always|batch|never        (WAL durability; default always)
+ *   commit_events = N                 (group commit size; default 8192)
+ *   default_tenant = NAME             (default "default")
+ *   policy.FIELD = POLICY             (field policy for every tenant)
+ *   tenant.NAME.FIELD = POLICY        (a tenant's own policy for a field, e.g. subject)
+ *   tenant_rule = KIND:PATTERN => TENANT   (ordered; first match wins)
+ *       KIND: sasl_username (exact or "*@domain"), sender_domain (exact or ".suffix"),
+ *             client_net (CIDR, v4 or v6)
+ *   prefix_v4 = 24                    prefix_v6 = 48
+ *   hold_seconds = 300  idle_seconds = 518400  max_open_messages = 65536
+ * POLICY is "keep", "drop", or a comma list of seal|blind with optional domain|prefix,
+ * or domain|prefix alone. */
+#ifndef COF_CONFIG_H
+#define COF_CONFIG_H
+
+#include <stdint.h>
+
+#include "bounds.h"
+#include "event.h"
+#include "status.h"
+#include "str.h"
+
+/* Field policy flags; 0 means "drop". */
+enum {
+    COF_P_KEEP = 1,   /* whole value in the clear */
+    COF_P_DOMAIN = 2, /* addresses: the domain part in the clear */
+    COF_P_PREFIX = 4, /* IPs: the network prefix in the clear */
+    COF_P_BLIND = 8,  /* keyed blind index (exact-match search) */
+    COF_P_SEAL = 16   /* encrypted value (AEAD) plus a blind index */
+};
+
+typedef enum { COF_FSYNC_ALWAYS = 0, COF_FSYNC_BATCH, COF_FSYNC_NEVER } cof_fsync_mode;
+
+typedef enum { COF_RULE_SASL = 1, COF_RULE_SENDER_DOMAIN, COF_RULE_CLIENT_NET } cof_rule_kind;
+
+typedef struct {
+    uint8_t kind;           /* cof_rule_kind */
+    uint8_t family;         /* client_net: 4 or 6 */
+    uint8_t prefix_len;     /* client_net */
+    uint8_t net[16];        /* client_net, masked */
+    char pattern[COF_MAX_ADDR + 1];
+    char tenant[COF_MAX_TENANT_NAME + 1];
+} cof_tenant_rule;
+
+typedef struct {
+    char tenant[COF_MAX_TENANT_NAME + 1];
+    uint8_t policy[COF_NFIELDS];
+    uint32_t set_mask; /* fields this tenant overrides */
+} cof_tenant_policy;
+
+typedef struct {
+    char data_dir[4096];
+    char key_file[4096];
+    cof_fsync_mode fsync;
+    uint32_t commit_events;
+    char default_tenant[COF_MAX_TENANT_NAME + 1];
+    uint8_t policy[COF_NFIELDS];
+    uint32_t prefix_v4, prefix_v6;
+    uint32_t hold_seconds, idle_seconds, max_open_messages;
+    cof_tenant_rule *rules;
+    uint32_t nrules;
+    cof_tenant_policy *tpol;
+    uint32_t ntpol;
+} cof_config;
+
+/* Defaults (data_dir "./coffer-data", key_file "~/.config/coffer/master.key"). */
+cof_status cof_config_init(cof_config *c) COF_MUST_USE;
+void cof_config_free(cof_config *c);
+
+/* Read a config file on top of the current values. */
+cof_status cof_config_load(cof_config *c, const char *path) COF_MUST_USE;
+
+/* Set one key; where names the origin for error messages ("file:line"). */
+cof_status cof_config_set(cof_config *c, cof_str key, cof_str value, const char *where) COF_MUST_USE;
+
+/* Parse a POLICY string for field f. */
+cof_status cof_policy_parse(cof_field f, cof_str v, uint8_t *flags) COF_MUST_USE;
+/* Render flags as a policy string ("seal,domain"); buf of >= 32 bytes. */
+const char *cof_policy_str(uint8_t flags, char *buf, size_t cap);
+
+/* The effective policy of field f for tenant. */
+uint8_t cof_config_policy(const cof_config *c, const char *tenant, cof_field f);
+
+/* A valid tenant name: 1..COF_MAX_TENANT_NAME of [A-Za-z0-9._-]. */
+int cof_tenant_name_valid(cof_str name);
+
+#endif

@@ -1,0 +1,44 @@
+/* ingest.h - the ingest pipeline: sources -> parser/correlator -> tenant and field
+ * policy -> store, exactly once.
+ *
+ * Exactly-once: each source is identified by a keyed fingerprint of its first line
+ * (stable while the file grows, equal for a renamed or gzipped copy). The store keeps,
+ * per source, `done` (every event completed by a line before this offset is stored)
+ * and `resume` (re-reading from here rebuilds the correlation state). Re-ingesting a
+ * source re-reads it from `resume` and drops events whose completing line lies before
+ * `done`; because the correlator emits events in line order (correlate.h) this stores
+ * each event exactly once, however often a run is interrupted. Checkpoints travel in
+ * the WAL frame with the records they cover. */
+#ifndef COF_INGEST_H
+#define COF_INGEST_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "correlate.h"
+#include "store.h"
+
+typedef enum { COF_FMT_POSTFIX = 0, COF_FMT_JSON } cof_format;
+
+typedef struct {
+    cof_format format;
+    int year;                    /* 0: infer */
+    int follow;                  /* tail -F the (single) file */
+    int progress;                /* 1: force the progress bar; 0: only on a terminal */
+    volatile sig_atomic_t *stop; /* set by a signal handler to end follow mode */
+} cof_ingest_opts;
+
+typedef struct {
+    uint64_t lines;
+    uint64_t bytes;
+    uint64_t events_stored;
+    uint64_t events_duplicate; /* already stored by an earlier run */
+    uint64_t skipped[COF_NSKIP];
+    uint64_t sources_done;     /* sources found complete and skipped */
+    double seconds;
+} cof_ingest_summary;
+
+cof_status cof_ingest_run(cof_store *s, const char *const *paths, int npaths,
+                          const cof_ingest_opts *o, cof_ingest_summary *sum) COF_MUST_USE;
+
+#endif
