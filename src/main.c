@@ -286,6 +286,13 @@ usage:
 
 /* ---------------------------------------------------------------- search */
 
+static void warn_corrupt(void *ctx, const char *path, const char *reason)
+{
+    (void)ctx;
+    fprintf(stderr, "coffer: warning: %s is damaged (%s); its events are left out of this answer\n",
+            path, reason);
+}
+
 static int parse_time_opt(const char *cmd, const char *v, int64_t *out)
 {
     cof_status st = cof_time_parse(cof_str_c(v), cof_time_now_us(), out);
@@ -369,6 +376,7 @@ static int cmd_search(globals *g, int argc, char **argv)
         die_status(st, "search");
         return 1;
     }
+    cof_store_set_error_hook(s, warn_corrupt, NULL);
     cof_trail t;
     st = cof_query_trail(s, &q, &t);
     if (!st) {
@@ -438,6 +446,7 @@ static int cmd_stats(globals *g, int argc, char **argv)
         die_status(st, "stats");
         return 1;
     }
+    cof_store_set_error_hook(s, warn_corrupt, NULL);
     cof_stats res;
     st = cof_query_stats(s, by, bucket, since, until, tenant, &res);
     if (!st) {

@@ -78,7 +78,15 @@ struct cof_store {
     int merger_started;
     pthread_cond_t cv;
     int stop, merge_wanted, merging;
+    cof_store_err_fn err_hook;
+    void *err_ctx;
 };
+
+void cof_store_set_error_hook(cof_store *s, cof_store_err_fn fn, void *ctx)
+{
+    s->err_hook = fn;
+    s->err_ctx = ctx;
+}
 
 static void seg_path(const cof_store *s, uint64_t id, char *out, size_t cap)
 {
@@ -943,6 +951,11 @@ static int cmp_info(const void *a, const void *b)
 cof_status cof_store_each_segment(cof_store *s, const char *tenant, int64_t since, int64_t until,
                                   cof_store_seg_fn fn, cof_store_err_fn on_error, void *ctx)
 {
+    void *ctx_err = ctx;
+    if (!on_error && s->err_hook) {
+        on_error = s->err_hook;
+        ctx_err = s->err_ctx;
+    }
     pthread_mutex_lock(&s->mu);
     size_t n = s->nsegs;
     cof_seg_info *list = malloc((n ? n : 1) * sizeof *list);
@@ -970,11 +983,18 @@ cof_status cof_store_each_segment(cof_store *s, const char *tenant, int64_t sinc
                 continue;
             }
             if (on_error)
-                on_error(ctx, path, cof_err_msg());
+                on_error(ctx_err, path, cof_err_msg());
             st = COF_OK;
             continue;
         }
         st = fn(ctx, g, seg);
+        if (st == COF_CORRUPT && on_error) {
+            /* A damaged block: report this segment, keep answering from the rest. */
+            char path[4200];
+            seg_path(s, g->seg_id, path, sizeof path);
+            on_error(ctx_err, path, cof_err_msg());
+            st = COF_OK;
+        }
     }
     free(list);
     return st;

@@ -86,6 +86,10 @@ cof_status cof_store_each_segment(cof_store *s, const char *tenant, int64_t sinc
                                   int64_t until, cof_store_seg_fn fn, cof_store_err_fn on_error,
                                   void *ctx) COF_MUST_USE;
 
+/* Default reporter for damaged segments when a caller passes no on_error (queries,
+ * stats): the CLI prints a warning, a server logs it. */
+void cof_store_set_error_hook(cof_store *s, cof_store_err_fn fn, void *ctx);
+
 /* Totals for `coffer info` and the benchmarks. */
 typedef struct {
     uint64_t segments, rows, segment_bytes, wal_bytes, other_bytes;
