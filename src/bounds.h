@@ -61,4 +61,22 @@
  * 2^19 entries (53 MiB) stay under COF_MAX_KEYRING_BYTES. */
 #define COF_MAX_KEYRING_ENTRIES (1u << 19)
 
+/* Correlator (correlate.c). Strings remembered per open message (ids, addresses,
+ * subject, recipient list); past it more recipients are not remembered, events are
+ * still emitted with what their own line carries. */
+#define COF_MAX_MESSAGE_BYTES (64u << 10)
+
+/* All open messages' string buffers together; reaching it evicts the message with the
+ * oldest activity, like COF_MAX_OPEN_MESSAGES. */
+#define COF_MAX_CORR_BYTES (64u << 20)
+
+/* Strings of held-back delivery attempts (recipient, relay, response...); reaching it
+ * releases the oldest pending attempts. */
+#define COF_MAX_PENDING_BYTES (64u << 20)
+
+/* smtpd/smtp sessions (host, instance, service, pid) tracked for TLS and SASL facts,
+ * and how long one may stay idle: Postfix's own session timeouts are 300 s. */
+#define COF_MAX_SESSIONS 16384
+#define COF_SESSION_IDLE_SECONDS 3600
+
 #endif
