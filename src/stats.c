@@ -75,6 +75,8 @@ static cof_status intern_str(intern *t, cof_str v, uint32_t *gid)
         t->tab = nt;
         t->tcap = ncap;
     }
+    if (!v.p)
+        v.p = "";
     size_t h = hash_bytes(v.p, v.n) & (t->tcap - 1);
     while (t->tab[h]) {
         uint32_t i = t->tab[h] - 1;
@@ -326,7 +328,11 @@ cof_status cof_query_stats(cof_store *s, uint32_t by, int64_t bucket_us, int64_t
     x.until = until;
     x.origin = 0; /* buckets aligned to the epoch (so 1h buckets start on the hour) */
     uint64_t t0 = cof_now_ns();
-    cof_status st = cof_store_each_segment(s, tenant, since, until, on_seg, NULL, &x);
+    uint32_t empty;
+    /* gid 0 is "" (absent), so rows without a value group under it */
+    cof_status st = intern_str(&x.strs, COF_STR_NULL, &empty);
+    if (!st)
+        st = cof_store_each_segment(s, tenant, since, until, on_seg, NULL, &x);
     if (!st) {
         out->rows = calloc(x.ng ? x.ng : 1, sizeof *out->rows);
         if (!out->rows)
