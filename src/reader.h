@@ -30,7 +30,9 @@
  *   bytes change, reading restarts at offset 0 (a pending partial line is dropped: its
  *   complete copy is in the copied file);
  *   at each rotation the generation increments, offsets restart at 0 and the
- *   fingerprint is that of the new file.
+ *   fingerprint is that of the new file. A start_offset beyond the end of a followed
+ *   file therefore counts as a truncation (reading restarts at 0, generation 1):
+ *   compare fingerprints before trusting a checkpoint.
  *   Follow is ignored for gzip sources (compressed logs are not appended to) and for
  *   pipes (their end is the writer closing). A blocking read on a pipe is left early
  *   only if a signal interrupts it (install the handler without SA_RESTART) and
