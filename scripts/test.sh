@@ -26,7 +26,7 @@ step "unit + e2e tests" bash -c "cd build && ctest --output-on-failure -j $JOBS"
 step "build (ASan+UBSan)" build build-asan -DCOF_SANITIZE=ON
 step "unit + e2e tests under ASan+UBSan" bash -c \
   "cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j $JOBS"
-step "build fuzzers (clang, libFuzzer)" env CC=clang bash -c "$(declare -f build); build build-fuzz -DCOF_FUZZ=ON -DCOF_TESTS=OFF"
+step "build fuzzers (clang, libFuzzer)" env CC=clang bash -c "$(declare -f build); build build-fuzz -DCOF_FUZZ=ON -DCOF_SANITIZE=ON -DCOF_TESTS=OFF"
 
 fuzz_one() { # name
   local f=$1 corpus

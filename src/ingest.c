@@ -265,7 +265,8 @@ cof_status cof_ingest_run(cof_store *s, const char *const *paths, int npaths,
                 st = COF_ERR(COF_LIMIT, "%s is larger than 1 TiB", paths[i]);
                 break;
             }
-            next_pos = pos + line.n + 1;
+            /* the next line starts at tell(): exact after CRLF and over-long lines */
+            next_pos = ((uint64_t)si << POS_SHIFT) | cof_reader_tell(r);
             cof_skip_reason skip = flag_skip(flags);
             if (skip == COF_SKIP_NONE) {
                 if (c)

@@ -44,6 +44,8 @@ cof_str cof_str_trim(cof_str s)
 
 int cof_str_utf8_valid(cof_str s)
 {
+    if (s.n == 0)
+        return 1;
     const unsigned char *p = (const unsigned char *)s.p, *e = p + s.n;
     while (p < e) {
         unsigned c = *p;
