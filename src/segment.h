@@ -114,4 +114,9 @@ cof_status cof_seg_scan(cof_seg *s, uint32_t field_mask, int64_t since, int64_t 
  * Used by `coffer verify` and by tests. */
 cof_status cof_seg_verify(cof_seg *s, const uint8_t *key) COF_MUST_USE;
 
+/* Bound the memory this handle keeps of decoded blocks and index pages (default
+ * 64 MiB); 0 disables caching. Sealed plaintext in the cache is only served to callers
+ * presenting the key that decrypted it and is wiped on eviction and close. */
+void cof_seg_set_cache(cof_seg *s, size_t max_bytes);
+
 #endif
