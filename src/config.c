@@ -355,6 +355,44 @@ cof_status cof_config_set(cof_config *c, cof_str key, cof_str v, const char *whe
                    key.p);
 }
 
+cof_status cof_config_load_buf(cof_config *c, const char *buf, size_t len, const char *path)
+{
+    cof_status st = COF_OK;
+    if (len > COF_MAX_CONFIG_BYTES)
+        return COF_ERR(COF_BADINPUT, "config %s: larger than %d bytes", path, COF_MAX_CONFIG_BYTES);
+    cof_str all = cof_str_make(buf, len);
+    if (!cof_str_utf8_valid(all)) {
+        st = COF_ERR(COF_BADINPUT, "config %s: not valid UTF-8", path);
+        return st;
+    }
+    size_t lineno = 0;
+    while (all.n) {
+        const char *nl = memchr(all.p, '\n', all.n);
+        cof_str line = cof_str_make(all.p, nl ? (size_t)(nl - all.p) : all.n);
+        all = nl ? cof_str_make(nl + 1, all.n - line.n - 1) : COF_STR_NULL;
+        lineno++;
+        char where[4200];
+        snprintf(where, sizeof where, "%s:%zu", path, lineno);
+        if (line.n > COF_MAX_CONFIG_LINE) {
+            st = COF_ERR(COF_BADINPUT, "%s: line too long", where);
+            return st;
+        }
+        line = cof_str_trim(line);
+        if (line.n == 0 || line.p[0] == '#')
+            continue;
+        const char *eq = memchr(line.p, '=', line.n);
+        if (!eq) {
+            st = COF_ERR(COF_BADINPUT, "%s: expected 'key = value'", where);
+            return st;
+        }
+        st = cof_config_set(c, cof_str_make(line.p, (size_t)(eq - line.p)),
+                            cof_str_make(eq + 1, line.n - (size_t)(eq - line.p) - 1), where);
+        if (st)
+            return st;
+    }
+    return st;
+}
+
 cof_status cof_config_load(cof_config *c, const char *path)
 {
     cof_status st = COF_OK;
@@ -388,36 +426,7 @@ cof_status cof_config_load(cof_config *c, const char *path)
         }
         got += (size_t)r;
     }
-    cof_str all = cof_str_make(buf, got);
-    if (!cof_str_utf8_valid(all)) {
-        st = COF_ERR(COF_BADINPUT, "config %s: not valid UTF-8", path);
-        goto out;
-    }
-    size_t lineno = 0;
-    while (all.n) {
-        const char *nl = memchr(all.p, '\n', all.n);
-        cof_str line = cof_str_make(all.p, nl ? (size_t)(nl - all.p) : all.n);
-        all = nl ? cof_str_make(nl + 1, all.n - line.n - 1) : COF_STR_NULL;
-        lineno++;
-        char where[4200];
-        snprintf(where, sizeof where, "%s:%zu", path, lineno);
-        if (line.n > COF_MAX_CONFIG_LINE) {
-            st = COF_ERR(COF_BADINPUT, "%s: line too long", where);
-            goto out;
-        }
-        line = cof_str_trim(line);
-        if (line.n == 0 || line.p[0] == '#')
-            continue;
-        const char *eq = memchr(line.p, '=', line.n);
-        if (!eq) {
-            st = COF_ERR(COF_BADINPUT, "%s: expected 'key = value'", where);
-            goto out;
-        }
-        st = cof_config_set(c, cof_str_make(line.p, (size_t)(eq - line.p)),
-                            cof_str_make(eq + 1, line.n - (size_t)(eq - line.p) - 1), where);
-        if (st)
-            goto out;
-    }
+    st = cof_config_load_buf(c, buf, got, path);
 out:
     free(buf);
     close(fd);

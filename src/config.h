@@ -77,6 +77,10 @@ void cof_config_free(cof_config *c);
 /* Read a config file on top of the current values. */
 cof_status cof_config_load(cof_config *c, const char *path) COF_MUST_USE;
 
+/* The same over a buffer (path names it in errors). */
+cof_status cof_config_load_buf(cof_config *c, const char *buf, size_t n,
+                               const char *path) COF_MUST_USE;
+
 /* Set one key; where names the origin for error messages ("file:line"). */
 cof_status cof_config_set(cof_config *c, cof_str key, cof_str value, const char *where) COF_MUST_USE;
 
