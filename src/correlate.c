@@ -791,35 +791,6 @@ static void sput(char *dst, uint16_t *n, size_t cap, cof_str v)
 
 /* ---- small text helpers ---- */
 
-/* Last occurrence of needle in s, or NULL. */
-static const char *rfind(cof_str s, const char *needle)
-{
-    size_t n = strlen(needle);
-    if (s.n < n)
-        return NULL;
-    for (size_t i = s.n - n + 1; i-- > 0;)
-        if (s.p[i] == needle[0] && memcmp(s.p + i, needle, n) == 0)
-            return s.p + i;
-    return NULL;
-}
-
-static const char *find(cof_str s, const char *needle)
-{
-    size_t n = strlen(needle);
-    if (n == 0 || s.n < n)
-        return NULL;
-    const char *p = s.p, *e = s.p + s.n - n + 1;
-    while (p < e) {
-        p = memchr(p, needle[0], (size_t)(e - p));
-        if (!p)
-            return NULL;
-        if (memcmp(p, needle, n) == 0)
-            return p;
-        p++;
-    }
-    return NULL;
-}
-
 static cof_str after(cof_str s, const char *at) { return cof_str_make(at, (size_t)(s.p + s.n - at)); }
 
 static cof_str skip_lit(cof_str s, const char *z)
@@ -828,74 +799,20 @@ static cof_str skip_lit(cof_str s, const char *z)
     return cof_str_make(s.p + n, s.n - n);
 }
 
-/* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) ..." -> "TLSv1.3 TLS_AES..."
- * written into buf (cap bytes). */
-static size_t tls_summary(cof_str s, char *buf, size_t cap)
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" from a TLS line into buf; 0 if not one. */
+static int tls_of(cof_str t, cof_str *peer, char *buf, size_t cap, size_t *n)
 {
-    const char *w = find(s, " with cipher ");
-    if (!w || w == s.p)
+    cof_str proto, cipher;
+    if (!cof_pf_tls_established(t, peer, &proto, &cipher))
         return 0;
-    cof_str proto = cof_str_make(s.p, (size_t)(w - s.p));
-    cof_str rest = after(s, w + 13);
-    size_t k = 0;
-    while (k < rest.n && rest.p[k] != ' ')
-        k++;
-    cof_str ciph = cof_str_make(rest.p, k);
-    if (proto.n + 1 + ciph.n > cap || ciph.n == 0)
-        return 0;
-    memcpy(buf, proto.p, proto.n);
-    buf[proto.n] = ' ';
-    memcpy(buf + proto.n + 1, ciph.p, ciph.n);
-    return proto.n + 1 + ciph.n;
-}
-
-/* "... established {from,to} PEER: TLSv1.3 with cipher ..." -> peer, tls summary. */
-static int tls_line(cof_str t, cof_str *peer, char *buf, size_t cap, size_t *n)
-{
-    const char *est = find(t, " TLS connection established ");
-    if (!est)
-        return 0;
-    cof_str r = after(t, est + 28);
-    if (cof_str_starts(r, "from "))
-        r = skip_lit(r, "from ");
-    else if (cof_str_starts(r, "to "))
-        r = skip_lit(r, "to ");
-    else
-        return 0;
-    /* the peer ends at "]: " or "]:port: " (IPv6 addresses contain ':') */
-    const char *b = memchr(r.p, ']', r.n);
-    if (!b)
-        return 0;
-    const char *q = b + 1, *e = r.p + r.n;
-    if (q < e && *q == ':' && q + 1 < e && q[1] != ' ') {
-        q++;
-        while (q < e && *q >= '0' && *q <= '9')
-            q++;
+    *n = 0;
+    if (proto.n && cipher.n && proto.n + 1 + cipher.n <= cap) {
+        memcpy(buf, proto.p, proto.n);
+        buf[proto.n] = ' ';
+        memcpy(buf + proto.n + 1, cipher.p, cipher.n);
+        *n = proto.n + 1 + cipher.n;
     }
-    if (e - q < 2 || q[0] != ':' || q[1] != ' ')
-        return 0;
-    *peer = cof_str_make(r.p, (size_t)(q - r.p));
-    *n = tls_summary(after(r, q + 2), buf, cap);
     return 1;
-}
-
-static void dsn_of(cof_str resp, cof_str *dsn)
-{
-    /* "554 5.7.1 text" or "5.7.1 text" */
-    cof_str r = resp;
-    if (r.n >= 4 && r.p[3] == ' ' && r.p[0] >= '2' && r.p[0] <= '5')
-        r = cof_str_make(r.p + 4, r.n - 4);
-    size_t k = 0;
-    int dots = 0;
-    while (k < r.n && r.p[k] != ' ' && r.p[k] != ';' && r.p[k] != ',') {
-        if (r.p[k] == '.')
-            dots++;
-        else if (r.p[k] < '0' || r.p[k] > '9')
-            return;
-        k++;
-    }
-    if (dots == 2 && k >= 5 && k <= 11 && r.p[0] >= '2' && r.p[0] <= '5')
-        *dsn = cof_str_make(r.p, k);
 }
 
 /* ---- line handlers; each returns COF_OK and sets *used, or a callback error ---- */
@@ -1063,113 +980,20 @@ static cof_status on_qmgr(ctx *x, uint32_t mi, int *used)
     return expired ? on_expired(x, mi) : COF_OK;
 }
 
-/* Parse "STAGE from host[ip]: RESPONSE; from=<s> to=<r> proto=P helo=<h>" (smtpd) or
- * "header Subject: x from host[ip]; from=<s> to=<r> proto=P helo=<h>: RESPONSE"
- * (cleanup) into fields. Returns 0 if the layout is not recognised. */
-static int parse_action(cof_str t, cof_str *f, cof_str *subject)
-{
-    const char *semi = rfind(t, "; from=<");
-    if (!semi)
-        semi = rfind(t, "; proto=");
-    if (!semi)
-        return 0;
-    cof_str left = cof_str_make(t.p, (size_t)(semi - t.p));
-    cof_str tail = after(t, semi + 2);
-    /* left: "... from host[ip]" optionally followed by ": response" */
-    cof_str resp = COF_STR_NULL;
-    const char *fr = rfind(left, " from ");
-    if (fr) {
-        cof_str peer = after(left, fr + 6);
-        const char *b = memchr(peer.p, ']', peer.n);
-        size_t pn = b ? (size_t)(b + 1 - peer.p) : peer.n;
-        if (!b) { /* "from local" */
-            const char *colon = find(peer, ": ");
-            pn = colon ? (size_t)(colon - peer.p) : peer.n;
-        }
-        cof_str ph = cof_str_make(peer.p, pn);
-        uint16_t port;
-        cof_pf_split_peer(ph, &f[COF_F_CLIENT_HOST], &f[COF_F_CLIENT_IP], &port);
-        cof_str r = after(peer, peer.p + pn);
-        if (cof_str_starts(r, ": "))
-            resp = skip_lit(r, ": ");
-        if (subject && cof_str_starts(t, "header Subject: ")) {
-            cof_str h = skip_lit(t, "header Subject: ");
-            if (fr >= h.p)
-                *subject = cof_str_make(h.p, (size_t)(fr - h.p));
-        }
-    }
-    /* tail: space separated key=value, "<...>" values; cleanup adds ": response" */
-    const char *p = tail.p, *e = tail.p + tail.n;
-    while (p < e) {
-        const char *k = p;
-        while (p < e && *p != '=' && *p != ' ')
-            p++;
-        if (p == e || *p != '=')
-            break;
-        cof_str key = cof_str_make(k, (size_t)(p - k));
-        p++;
-        cof_str val;
-        if (p < e && *p == '<') {
-            const char *q = p + 1;
-            while (q < e && !(*q == '>' && (q + 1 == e || q[1] == ' ' || q[1] == ':')))
-                q++;
-            if (q == e)
-                return -1;
-            val = cof_str_make(p + 1, (size_t)(q - p - 1));
-            p = q + 1;
-        } else {
-            const char *v = p;
-            while (p < e && *p != ' ' && !(*p == ':' && (p + 1 == e || p[1] == ' ')))
-                p++;
-            val = cof_str_make(v, (size_t)(p - v));
-        }
-        if (cof_str_eq_lit(key, "from"))
-            f[COF_F_SENDER] = val;
-        else if (cof_str_eq_lit(key, "to"))
-            f[COF_F_RECIPIENT] = val;
-        if (e - p >= 2 && p[0] == ':' && p[1] == ' ') {
-            resp = cof_str_make(p + 2, (size_t)(e - p - 2));
-            break;
-        }
-        while (p < e && *p == ' ')
-            p++;
-    }
-    if (resp.n) {
-        f[COF_F_RESPONSE] = resp;
-        dsn_of(resp, &f[COF_F_DSN]);
-    }
-    return 1;
-}
-
-static int action_status(cof_str t, cof_str *rest)
-{
-    static const struct { const char *z; int st; } acts[] = {
-        { "reject: ", COF_ST_REJECTED },        { "milter-reject: ", COF_ST_REJECTED },
-        { "discard: ", COF_ST_DISCARDED },      { "milter-discard: ", COF_ST_DISCARDED },
-        { "hold: ", COF_ST_HELD },              { "milter-hold: ", COF_ST_HELD },
-    };
-    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
-        if (cof_str_starts(t, acts[i].z)) {
-            *rest = skip_lit(t, acts[i].z);
-            return acts[i].st;
-        }
-    return 0;
-}
-
 /* smtpd or cleanup reject/discard/hold (mi may be NONE for NOQUEUE). */
-static cof_status on_action(ctx *x, uint32_t mi, int status, cof_str t, int is_cleanup,
+static cof_status on_action(ctx *x, uint32_t mi, const cof_pf_action *ac, int is_cleanup,
                             int *used)
 {
     cof_corr *c = x->c;
-    cof_str f[COF_NFIELDS], subject = COF_STR_NULL;
+    cof_str f[COF_NFIELDS], subject = ac->subject;
+    int status = ac->status;
     memset(f, 0, sizeof f);
-    int r = parse_action(t, f, is_cleanup ? &subject : NULL);
-    if (r < 0) {
-        x->skip = COF_SKIP_TRUNCATED;
-        return COF_OK;
-    }
-    if (r == 0)
-        return COF_OK;
+    f[COF_F_CLIENT_HOST] = ac->client_host;
+    f[COF_F_CLIENT_IP] = ac->client_ip;
+    f[COF_F_SENDER] = ac->sender;
+    f[COF_F_RECIPIENT] = ac->recipient;
+    f[COF_F_RESPONSE] = ac->response;
+    f[COF_F_DSN] = ac->dsn;
     cof_status st;
     char ssm[S_SM], ssu[S_SU], stls[S_TLS];
     if (mi == NONE) {
@@ -1188,7 +1012,7 @@ static cof_status on_action(ctx *x, uint32_t mi, int status, cof_str t, int is_c
         }
     } else {
         msg *m = &c->m[mi];
-        if (subject.n)
+        if (is_cleanup && subject.n)
             msg_set(c, m, COF_F_SUBJECT, subject);
         msg_set(c, m, COF_F_SENDER, f[COF_F_SENDER]);
         if (f[COF_F_CLIENT_HOST].n && !cof_str_eq_lit(f[COF_F_CLIENT_HOST], "local")) {
@@ -1238,7 +1062,6 @@ static cof_status on_smtpd(ctx *x, int *used)
     const cof_pf_line *ln = x->ln;
     cof_str t = ln->text, rest;
     cof_status st;
-    int action;
     if (ln->queue_id.n == 0) {
         if (cof_str_starts(t, "connect from ")) {
             uint32_t si = sess_get(c, ln, x->pos, 1);
@@ -1260,7 +1083,7 @@ static cof_status on_smtpd(ctx *x, int *used)
             cof_str peer;
             char buf[S_TLS];
             size_t n;
-            if (tls_line(t, &peer, buf, sizeof buf, &n)) {
+            if (tls_of(t, &peer, buf, sizeof buf, &n)) {
                 uint32_t si = sess_get(c, ln, x->pos, 1);
                 if (si != NONE)
                     sput(c->s[si].tls, &c->s[si].tls_n, S_TLS, cof_str_make(buf, n));
@@ -1270,11 +1093,16 @@ static cof_status on_smtpd(ctx *x, int *used)
         return COF_OK;
     }
     int noq = cof_str_eq_lit(ln->queue_id, "NOQUEUE");
-    if ((action = action_status(t, &rest)) != 0) {
+    cof_pf_action ac;
+    if ((st = cof_pf_action_parse(t, &ac)) != COF_AGAIN) {
         uint32_t mi = NONE;
+        if (st != COF_OK) {
+            x->skip = COF_SKIP_TRUNCATED;
+            return COF_OK;
+        }
         if (!noq && (st = msg_get(c, ln, ln->queue_id, x->pos, 1, &mi)) != COF_OK)
             return st;
-        return on_action(x, mi, action, rest, 0, used);
+        return on_action(x, mi, &ac, 0, used);
     }
     if (noq || !cof_str_starts(t, "client="))
         return COF_OK;
@@ -1318,10 +1146,10 @@ static cof_status on_cleanup(ctx *x, int *used)
 {
     cof_corr *c = x->c;
     const cof_pf_line *ln = x->ln;
-    cof_str t = ln->text, rest;
+    cof_str t = ln->text;
+    cof_pf_action ac;
     cof_status st;
     uint32_t mi;
-    int action;
     if (ln->queue_id.n == 0 || cof_str_eq_lit(ln->queue_id, "NOQUEUE"))
         return COF_OK;
     if (cof_str_starts(t, "message-id=")) {
@@ -1336,22 +1164,25 @@ static cof_status on_cleanup(ctx *x, int *used)
     }
     if (cof_str_starts(t, "warning: header Subject: ") || cof_str_starts(t, "info: header Subject: ")) {
         cof_str h = skip_lit(t, cof_str_starts(t, "info: ") ? "info: " : "warning: ");
-        cof_str f[COF_NFIELDS], subject = COF_STR_NULL;
-        memset(f, 0, sizeof f);
-        if (parse_action(h, f, &subject) < 0) {
+        memset(&ac, 0, sizeof ac);
+        if ((st = cof_pf_action_body(h, &ac)) != COF_OK) {
+            x->skip = st == COF_BADINPUT ? COF_SKIP_TRUNCATED : COF_SKIP_UNKNOWN;
+            return COF_OK;
+        }
+        if ((st = msg_get(c, ln, ln->queue_id, x->pos, 1, &mi)) != COF_OK)
+            return st;
+        msg_set(c, &c->m[mi], COF_F_SUBJECT, ac.subject);
+        *used = 1;
+        return COF_OK;
+    }
+    if ((st = cof_pf_action_parse(t, &ac)) != COF_AGAIN) {
+        if (st != COF_OK) {
             x->skip = COF_SKIP_TRUNCATED;
             return COF_OK;
         }
         if ((st = msg_get(c, ln, ln->queue_id, x->pos, 1, &mi)) != COF_OK)
             return st;
-        msg_set(c, &c->m[mi], COF_F_SUBJECT, subject);
-        *used = 1;
-        return COF_OK;
-    }
-    if ((action = action_status(t, &rest)) != 0) {
-        if ((st = msg_get(c, ln, ln->queue_id, x->pos, 1, &mi)) != COF_OK)
-            return st;
-        return on_action(x, mi, action, rest, 1, used);
+        return on_action(x, mi, &ac, 1, used);
     }
     return COF_OK;
 }
@@ -1372,7 +1203,8 @@ static cof_status on_queue_line(ctx *x, int *used)
         cof_str peer;
         char buf[S_TLS];
         size_t n;
-        if (find(t, " TLS connection established to ") && tls_line(t, &peer, buf, sizeof buf, &n)) {
+        if (cof_pf_find(t, " TLS connection established to ") &&
+            tls_of(t, &peer, buf, sizeof buf, &n)) {
             uint32_t si = sess_get(c, ln, x->pos, 1);
             if (si != NONE) {
                 sput(c->s[si].peer, &c->s[si].peer_n, S_PEER, peer);
@@ -1402,7 +1234,7 @@ static cof_status on_queue_line(ctx *x, int *used)
             return st;
         c->m[mi].flags |= M_PICKUP;
         /* "uid=1000 from=<u>" is space separated, not a ", " list */
-        const char *fr = find(t, " from=<");
+        const char *fr = cof_pf_find(t, " from=<");
         if (fr) {
             cof_str v = after(t, fr + 7);
             if (v.n && v.p[v.n - 1] == '>')
@@ -1412,7 +1244,7 @@ static cof_status on_queue_line(ctx *x, int *used)
         return COF_OK;
     }
     if (cof_str_eq_lit(svc, "bounce")) {
-        const char *nt = rfind(t, "notification: ");
+        const char *nt = cof_pf_rfind(t, "notification: ");
         if (!nt)
             return COF_OK;
         cof_str q2 = after(t, nt + 14);

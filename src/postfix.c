@@ -252,6 +252,42 @@ int cof_pf_is_queue_id(cof_str s)
     return 1;
 }
 
+/* 1 if s holds a control byte other than tab (or DEL); *hi = 1 if it holds non-ASCII.
+ * Eight bytes at a time: this scan is the hottest loop of ingest. */
+static int bad_bytes(cof_str s, int *hi)
+{
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGH UINT64_C(0x8080808080808080)
+    size_t i = 0;
+    uint64_t h = 0;
+    for (; i + 8 <= s.n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s.p + i, 8);
+        h |= w;
+        /* some byte < 0x20 (exact for bytes < 0x80), or some byte == 0x7f */
+        uint64_t lt = (w - ONES * 0x20) & ~w & HIGH;
+        uint64_t x = w ^ (ONES * 0x7f);
+        uint64_t del = (x - ONES) & ~x & HIGH;
+        if (lt | del) {
+            for (size_t k = 0; k < 8; k++) {
+                unsigned char c = (unsigned char)s.p[i + k];
+                if ((c < 0x20 && c != '\t') || c == 0x7f)
+                    return 1;
+            }
+        }
+    }
+    for (; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        h |= c;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 1;
+    }
+    *hi = (h & HIGH) != 0;
+    return 0;
+#undef ONES
+#undef HIGH
+}
+
 cof_status cof_pf_parse(cof_pf_clock *ck, cof_str line, cof_pf_line *out, cof_skip_reason *skip)
 {
     memset(out, 0, sizeof *out);
@@ -262,18 +298,12 @@ cof_status cof_pf_parse(cof_pf_clock *ck, cof_str line, cof_pf_line *out, cof_sk
     }
     if (line.n && line.p[line.n - 1] == '\r')
         line.n--;
-    /* one branch-free pass: control bytes (tab allowed, DEL not) and non-ASCII */
-    unsigned hi = 0, ctl = 0;
-    for (size_t i = 0; i < line.n; i++) {
-        unsigned c = (unsigned char)line.p[i];
-        hi |= c;
-        ctl |= (unsigned)(c < 0x20 && c != '\t') | (unsigned)(c == 0x7f);
-    }
-    if (ctl) {
+    int hi = 0;
+    if (bad_bytes(line, &hi)) {
         *skip = COF_SKIP_BINARY;
         return COF_BADINPUT;
     }
-    if ((hi & 0x80) && !cof_str_utf8_valid(line)) {
+    if (hi && !cof_str_utf8_valid(line)) {
         *skip = COF_SKIP_UTF8;
         return COF_BADINPUT;
     }
@@ -484,4 +514,190 @@ int32_t cof_pf_seconds_ms(cof_str s)
     if (p != e)
         return COF_NO_DELAY;
     return ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
+}
+
+const char *cof_pf_rfind(cof_str s, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0 || s.n < n)
+        return NULL;
+    for (size_t i = s.n - n + 1; i-- > 0;)
+        if (s.p[i] == needle[0] && memcmp(s.p + i, needle, n) == 0)
+            return s.p + i;
+    return NULL;
+}
+
+const char *cof_pf_find(cof_str s, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0 || s.n < n)
+        return NULL;
+    const char *p = s.p, *e = s.p + s.n - n + 1;
+    while (p < e) {
+        p = memchr(p, needle[0], (size_t)(e - p));
+        if (!p)
+            return NULL;
+        if (memcmp(p, needle, n) == 0)
+            return p;
+        p++;
+    }
+    return NULL;
+}
+
+static cof_str after(cof_str s, const char *at) { return cof_str_make(at, (size_t)(s.p + s.n - at)); }
+
+static cof_str skip_lit(cof_str s, const char *z)
+{
+    size_t n = strlen(z);
+    return cof_str_make(s.p + n, s.n - n);
+}
+
+int cof_pf_tls_established(cof_str t, cof_str *peer, cof_str *proto, cof_str *cipher)
+{
+    static const char est_z[] = " TLS connection established ";
+    *proto = *cipher = COF_STR_NULL;
+    const char *est = cof_pf_find(t, est_z);
+    if (!est)
+        return 0;
+    cof_str r = after(t, est + sizeof est_z - 1);
+    if (cof_str_starts(r, "from "))
+        r = skip_lit(r, "from ");
+    else if (cof_str_starts(r, "to "))
+        r = skip_lit(r, "to ");
+    else
+        return 0;
+    /* the peer ends at "]: " or "]:port: " (IPv6 addresses contain ':') */
+    const char *b = memchr(r.p, ']', r.n);
+    if (!b)
+        return 0;
+    const char *q = b + 1, *e = r.p + r.n;
+    if (q < e && *q == ':' && q + 1 < e && q[1] != ' ') {
+        q++;
+        while (q < e && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (e - q < 2 || q[0] != ':' || q[1] != ' ')
+        return 0;
+    *peer = cof_str_make(r.p, (size_t)(q - r.p));
+    cof_str s = after(r, q + 2);
+    const char *w = cof_pf_find(s, " with cipher ");
+    if (w) {
+        *proto = cof_str_make(s.p, (size_t)(w - s.p));
+        cof_str rest = after(s, w + 13);
+        size_t k = 0;
+        while (k < rest.n && rest.p[k] != ' ')
+            k++;
+        *cipher = cof_str_make(rest.p, k);
+    }
+    return 1;
+}
+
+cof_str cof_pf_dsn_in(cof_str r)
+{
+    if (r.n >= 4 && r.p[3] == ' ' && r.p[0] >= '2' && r.p[0] <= '5')
+        r = cof_str_make(r.p + 4, r.n - 4);
+    size_t k = 0;
+    int dots = 0;
+    while (k < r.n && r.p[k] != ' ' && r.p[k] != ';' && r.p[k] != ',') {
+        if (r.p[k] == '.')
+            dots++;
+        else if (r.p[k] < '0' || r.p[k] > '9')
+            return COF_STR_NULL;
+        k++;
+    }
+    if (dots == 2 && k >= 5 && k <= 11 && r.p[0] >= '2' && r.p[0] <= '5')
+        return cof_str_make(r.p, k);
+    return COF_STR_NULL;
+}
+
+cof_status cof_pf_action_body(cof_str t, cof_pf_action *out)
+{
+    const char *semi = cof_pf_rfind(t, "; from=<");
+    if (!semi)
+        semi = cof_pf_rfind(t, "; proto=");
+    if (!semi)
+        return COF_AGAIN;
+    cof_str left = cof_str_make(t.p, (size_t)(semi - t.p));
+    cof_str tail = after(t, semi + 2);
+    /* left: "STAGE from host[ip]: response" (smtpd, milter) or "header NAME: value from
+     * host[ip]" (cleanup). A header value may contain " from ", a reply may too: take
+     * the last one in a header/body, the first one after a STAGE word. */
+    int content = cof_str_starts(t, "header ") || cof_str_starts(t, "body ");
+    const char *fr = content ? cof_pf_rfind(left, " from ") : cof_pf_find(left, " from ");
+    if (fr) {
+        cof_str peer = after(left, fr + 6);
+        const char *b = memchr(peer.p, ']', peer.n);
+        size_t pn;
+        if (b) {
+            pn = (size_t)(b + 1 - peer.p);
+        } else { /* "from local" */
+            const char *colon = cof_pf_find(peer, ": ");
+            pn = colon ? (size_t)(colon - peer.p) : peer.n;
+        }
+        uint16_t port;
+        cof_pf_split_peer(cof_str_make(peer.p, pn), &out->client_host, &out->client_ip, &port);
+        cof_str r = after(peer, peer.p + pn);
+        if (cof_str_starts(r, ": "))
+            out->response = skip_lit(r, ": ");
+        if (cof_str_starts(t, "header Subject: ")) {
+            cof_str h = skip_lit(t, "header Subject: ");
+            if (fr >= h.p)
+                out->subject = cof_str_make(h.p, (size_t)(fr - h.p));
+        }
+    }
+    /* tail: space separated key=value with "<...>" values; cleanup adds ": response" */
+    const char *p = tail.p, *e = tail.p + tail.n;
+    while (p < e) {
+        const char *k = p;
+        while (p < e && *p != '=' && *p != ' ')
+            p++;
+        if (p == e || *p != '=')
+            break;
+        cof_str key = cof_str_make(k, (size_t)(p - k));
+        p++;
+        cof_str val;
+        if (p < e && *p == '<') {
+            const char *q = p + 1;
+            while (q < e && !(*q == '>' && (q + 1 == e || q[1] == ' ' || q[1] == ':')))
+                q++;
+            if (q == e)
+                return COF_BADINPUT;
+            val = cof_str_make(p + 1, (size_t)(q - p - 1));
+            p = q + 1;
+        } else {
+            const char *v = p;
+            while (p < e && *p != ' ' && !(*p == ':' && (p + 1 == e || p[1] == ' ')))
+                p++;
+            val = cof_str_make(v, (size_t)(p - v));
+        }
+        if (cof_str_eq_lit(key, "from"))
+            out->sender = val;
+        else if (cof_str_eq_lit(key, "to"))
+            out->recipient = val;
+        if (e - p >= 2 && p[0] == ':' && p[1] == ' ') {
+            out->response = cof_str_make(p + 2, (size_t)(e - p - 2));
+            break;
+        }
+        while (p < e && *p == ' ')
+            p++;
+    }
+    if (out->response.n)
+        out->dsn = cof_pf_dsn_in(out->response);
+    return COF_OK;
+}
+
+cof_status cof_pf_action_parse(cof_str t, cof_pf_action *out)
+{
+    static const struct { const char *z; int st; } acts[] = {
+        { "reject: ", COF_ST_REJECTED },   { "milter-reject: ", COF_ST_REJECTED },
+        { "discard: ", COF_ST_DISCARDED }, { "milter-discard: ", COF_ST_DISCARDED },
+        { "hold: ", COF_ST_HELD },         { "milter-hold: ", COF_ST_HELD },
+    };
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (cof_str_starts(t, acts[i].z)) {
+            out->status = acts[i].st;
+            return cof_pf_action_body(skip_lit(t, acts[i].z), out);
+        }
+    return COF_AGAIN;
 }

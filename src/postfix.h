@@ -84,6 +84,37 @@ int32_t cof_pf_seconds_ms(cof_str s);
  * (10..20 alphanumerics without vowels, the enable_long_queue_ids alphabet). */
 int cof_pf_is_queue_id(cof_str s);
 
+/* First / last occurrence of needle (non-empty) in s, or NULL. */
+const char *cof_pf_find(cof_str s, const char *needle);
+const char *cof_pf_rfind(cof_str s, const char *needle);
+
+/* "... TLS connection established {from,to} PEER: PROTO with cipher CIPHER ..." (smtpd,
+ * smtp, lmtp): peer is "host[ip]" or "host[ip]:port". Returns 1 if text is such a
+ * line (proto/cipher may be empty if the tail is cut), else 0. */
+int cof_pf_tls_established(cof_str text, cof_str *peer, cof_str *proto, cof_str *cipher);
+
+/* The enhanced status code in a reply ("554 5.7.1 ..." or "5.7.1 ..."), or empty. */
+cof_str cof_pf_dsn_in(cof_str resp);
+
+/* An smtpd / cleanup access or content action:
+ *   smtpd:   "reject: RCPT from host[ip]: 554 5.7.1 text; from=<s> to=<r> proto=P helo=<h>"
+ *   cleanup: "reject: header Subject: x from host[ip]; from=<s> to=<r> proto=P helo=<h>: 5.7.1 text"
+ *            "milter-reject: END-OF-MESSAGE from host[ip]: 5.7.1 text; from=<s> ..."
+ * (also discard:, hold:, milter-discard:, milter-hold:). All slices point into text. */
+typedef struct {
+    int status; /* cof_delivery_status: REJECTED, DISCARDED or HELD */
+    cof_str client_host, client_ip, sender, recipient, response, dsn;
+    cof_str subject; /* for "header Subject: ..." */
+} cof_pf_action;
+
+/* COF_OK: *out filled. COF_AGAIN: not an action (or an unknown layout).
+ * COF_BADINPUT: a "<" value cut short. */
+cof_status cof_pf_action_parse(cof_str text, cof_pf_action *out) COF_MUST_USE;
+
+/* The same for the part after the action word, e.g. the "header Subject: x from
+ * host[ip]; from=<s> to=<r> ..." of a cleanup "warning:" or "info:" line. */
+cof_status cof_pf_action_body(cof_str rest, cof_pf_action *out) COF_MUST_USE;
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (no validation). */
 int64_t cof_pf_days_from_civil(int y, int m, int d);
 

@@ -12,6 +12,16 @@
 #include "correlate.h"
 #include "postfix.h"
 
+/* the directory of this file, for running the binary outside ctest */
+static char TEST_DIR[256];
+
+static void set_test_dir(void)
+{
+    const char *f = __FILE__, *slash = strrchr(f, '/');
+    size_t n = slash ? (size_t)(slash - f) : 1;
+    memcpy(TEST_DIR, slash ? f : ".", n < sizeof TEST_DIR ? n : sizeof TEST_DIR - 1);
+}
+
 /* ---- event collector: copies what the callback shows ---- */
 
 #define MAXEV 4096
@@ -99,8 +109,11 @@ static cof_skip_reason feed(cof_corr *c, const char *line)
 static void feed_file(cof_corr *c, const char *name, uint64_t *line_pos, size_t max_lines)
 {
     const char *dir = getenv("COF_TEST_DATA");
-    char path[512];
-    snprintf(path, sizeof path, "%s/postfix/%s", dir ? dir : "tests/data", name);
+    char path[1024];
+    if (dir)
+        snprintf(path, sizeof path, "%s/postfix/%s", dir, name);
+    else /* next to this source file: tests/unit/../data */
+        snprintf(path, sizeof path, "%s/../data/postfix/%s", TEST_DIR, name);
     FILE *fp = fopen(path, "rb");
     assert_non_null(fp);
     static char buf[1 << 16];
@@ -602,6 +615,7 @@ static void test_hostile_lines(void **state)
 
 int main(void)
 {
+    set_test_dir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_inbound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbound_tls_sasl_rfc3339, setup, teardown),

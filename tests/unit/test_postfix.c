@@ -253,12 +253,58 @@ static void test_kv(void **state)
     assert_int_equal(cof_pf_seconds_ms(cof_str_c("99999999999999")), INT32_MAX / 1000 * 1000);
 }
 
+static void test_actions(void **state)
+{
+    (void)state;
+    cof_pf_action a;
+    /* smtpd: the first " from " ends the stage, even if the reply says "from" too */
+    assert_int_equal(cof_pf_action_parse(cof_str_c("reject: MAIL from a.example[192.0.2.1]: 553 5.7.1 <s@x>: Sender address rejected: not accepted from a.example; from=<s@x> proto=ESMTP helo=<a.example>"), &a), COF_OK);
+    assert_int_equal(a.status, COF_ST_REJECTED);
+    assert_true(cof_str_eq_lit(a.client_host, "a.example"));
+    assert_true(cof_str_eq_lit(a.client_ip, "192.0.2.1"));
+    assert_true(cof_str_eq_lit(a.response, "553 5.7.1 <s@x>: Sender address rejected: not accepted from a.example"));
+    assert_true(cof_str_eq_lit(a.dsn, "5.7.1"));
+    assert_true(cof_str_eq_lit(a.sender, "s@x"));
+    assert_int_equal(a.recipient.n, 0);
+    /* CONNECT stage: no from= */
+    assert_int_equal(cof_pf_action_parse(cof_str_c("reject: CONNECT from b[192.0.2.2]: 554 5.7.1 Service unavailable; Client host [192.0.2.2] blocked using zen.example; proto=SMTP"), &a), COF_OK);
+    assert_true(cof_str_eq_lit(a.client_ip, "192.0.2.2"));
+    assert_true(cof_str_eq_lit(a.dsn, "5.7.1"));
+    /* cleanup: the last " from " ends the subject */
+    assert_int_equal(cof_pf_action_parse(cof_str_c("hold: header Subject: news from the front from c[2001:db8::5]; from=<s@x> to=<r@y> proto=ESMTP helo=<c>: 4.7.1 held"), &a), COF_OK);
+    assert_int_equal(a.status, COF_ST_HELD);
+    assert_true(cof_str_eq_lit(a.subject, "news from the front"));
+    assert_true(cof_str_eq_lit(a.client_ip, "2001:db8::5"));
+    assert_true(cof_str_eq_lit(a.recipient, "r@y"));
+    assert_true(cof_str_eq_lit(a.response, "4.7.1 held"));
+    assert_true(cof_str_eq_lit(a.dsn, "4.7.1"));
+    assert_int_equal(cof_pf_action_parse(cof_str_c("reject_warning: RCPT from x[1.2.3.4]: 450 4.1.1 no; from=<a> to=<b>"), &a), COF_AGAIN);
+    assert_int_equal(cof_pf_action_parse(cof_str_c("reject: RCPT from x[1.2.3.4]: 450 no; from=<a"), &a), COF_BADINPUT);
+    assert_int_equal(cof_pf_action_parse(cof_str_c("reject: nothing useful"), &a), COF_AGAIN);
+
+    cof_str peer, proto, cipher;
+    assert_true(cof_pf_tls_established(cof_str_c("Trusted TLS connection established to mx[2001:db8::1]:25: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)"), &peer, &proto, &cipher));
+    assert_true(cof_str_eq_lit(peer, "mx[2001:db8::1]:25"));
+    assert_true(cof_str_eq_lit(proto, "TLSv1.2"));
+    assert_true(cof_str_eq_lit(cipher, "ECDHE-RSA-AES256-GCM-SHA384"));
+    assert_true(cof_pf_tls_established(cof_str_c("Untrusted TLS connection established from x[192.0.2.9]: TLSv1.3 with cipher TLS_AES_128_GCM_SHA256"), &peer, &proto, &cipher));
+    assert_true(cof_str_eq_lit(peer, "x[192.0.2.9]"));
+    assert_true(cof_str_eq_lit(cipher, "TLS_AES_128_GCM_SHA256"));
+    assert_false(cof_pf_tls_established(cof_str_c("Anonymous TLS connection established from x[192.0.2.9"), &peer, &proto, &cipher));
+
+    assert_true(cof_str_eq_lit(cof_pf_dsn_in(cof_str_c("550 5.1.1 <a@b>: unknown")), "5.1.1"));
+    assert_true(cof_str_eq_lit(cof_pf_dsn_in(cof_str_c("4.7.1 held")), "4.7.1"));
+    assert_int_equal(cof_pf_dsn_in(cof_str_c("550 no such user")).n, 0);
+    assert_int_equal(cof_pf_dsn_in(cof_str_c("")).n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classic),        cmocka_unit_test(test_instances),
         cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_year_inference),
         cmocka_unit_test(test_hostile),        cmocka_unit_test(test_kv),
+        cmocka_unit_test(test_actions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
