@@ -71,16 +71,16 @@
 #define P_SUBMIT 0.28      /* of arrivals: SASL submission; the rest is app relay */
 #define P_OUT_INSTANCE 0.25 /* of app relay: through the postfix-out instance */
 #define P_SUBMIT_LOCAL 0.15 /* of submission recipients: hosted, delivered locally */
-#define P_DEFER 0.115      /* of remote recipients: first attempt deferred */
-#define P_BOUNCE 0.052     /* of remote recipients: bounced at first attempt */
+#define P_DEFER 0.125      /* of remote recipients: first attempt deferred */
+#define P_BOUNCE 0.057     /* of remote recipients: bounced at first attempt */
 #define P_EXPIRE 0.05      /* of retry passes: the message expires instead */
 #define P_RETRY_BOUNCE 0.22 /* of retried recipients: bounced, else sent */
-#define P_TLS_IN 0.40      /* inbound SMTP sessions with STARTTLS */
+#define P_TLS_IN 0.30      /* inbound SMTP sessions with STARTTLS */
 #define P_TLS_RELAY 0.20   /* app relay sessions with STARTTLS */
 #define P_TLS_OUT 0.30     /* outbound connections with STARTTLS */
 #define P_SUBJECT 0.10     /* messages whose Subject header_checks logs (WARN) */
 #define P_ORIG_TO 0.08     /* hosted recipients reached through an alias */
-#define DEFAULT_RATE 60.0  /* messages per second, diurnal mean */
+#define DEFAULT_RATE 20.0  /* SMTP sessions per second, diurnal mean */
 
 /* ---------------------------------------------------------------- PRNG */
 
@@ -2121,7 +2121,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: gen_postfix --events N [--seed S] [--start 2026-11-01T00:00:00Z]\n"
             "                   [--format classic|rfc3339] [--hosts H] [--tenants T]\n"
-            "                   [--rate MSGS_PER_SEC] [--truth FILE] [--out FILE|-]\n");
+            "                   [--rate SESSIONS_PER_SEC] [--truth FILE] [--out FILE|-]\n");
     exit(2);
 }
 
