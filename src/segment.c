@@ -216,19 +216,20 @@ static cof_status dec_time(cof_seg *s, uint32_t b, const uint8_t *p, size_t len,
     if (!cof_colrd_u64(&r, &first) || !cof_colrd_varint(&r, &scale) || scale == 0 ||
         (int64_t)first != s->btmin[b])
         return SEG_BAD(s, "time block header");
-    int64_t t = (int64_t)first, hi = s->btmax[b];
-    out[0] = t;
+    /* offsets from the block's first time, bounded by its recorded range: no overflow,
+     * and the values are sorted by construction */
+    uint64_t span = (uint64_t)(s->btmax[b] - (int64_t)first), acc = 0;
+    out[0] = (int64_t)first;
     for (uint32_t i = 1; i < n; i++) {
-        uint64_t d;
+        uint64_t d, x;
         if (!cof_colrd_varint(&r, &d))
             return SEG_BAD(s, "time block truncated");
-        /* bound by the block's recorded range: no overflow, and sortedness holds */
-        if (d > (uint64_t)(hi - t) / scale)
+        if (__builtin_mul_overflow(d, scale, &x) || x > span - acc)
             return SEG_BAD(s, "time outside block range");
-        t += (int64_t)(d * scale);
-        out[i] = t;
+        acc += x;
+        out[i] = (int64_t)(first + acc);
     }
-    if (t != hi || r.p != r.end)
+    if (acc != span || r.p != r.end)
         return SEG_BAD(s, "time block does not match its range");
     return COF_OK;
 }
@@ -261,39 +262,55 @@ static cof_status dec_ids(cof_seg *s, const uint8_t *p, size_t len, uint32_t n, 
     return COF_OK;
 }
 
-/* n (or 4n for DELAYS) varints into the typed array of kind. */
+/* n (or 4n for DELAYS) varints into the typed array of kind; one loop per kind so the
+ * hot loops carry no dispatch. */
 static cof_status dec_varints(cof_seg *s, unsigned kind, const uint8_t *p, size_t len,
                               uint32_t n, void *out)
 {
     cof_colrd r = cof_colrd_make(p, len);
-    uint32_t cnt = kind == SEGC_DELAYS ? 4 * n : n;
-    for (uint32_t i = 0; i < cnt; i++) {
-        uint64_t v;
-        if (!cof_colrd_varint(&r, &v))
-            return SEG_BAD(s, "varint block truncated");
-        switch (kind) {
-        case SEGC_DELAY:
-        case SEGC_DELAYS: {
-            int64_t x = cof_unzigzag(v);
-            if (x < INT32_MIN || x > INT32_MAX)
-                return SEG_BAD(s, "delay out of range");
-            ((int32_t *)out)[kind == SEGC_DELAYS ? (i % n) * 4 + i / n : i] = (int32_t)x;
-            break;
+    uint64_t v;
+    int ok = 1;
+    switch (kind) {
+    case SEGC_DELAY:
+    case SEGC_DELAYS: {
+        int32_t *o = out;
+        uint32_t runs = kind == SEGC_DELAYS ? 4 : 1;
+        for (uint32_t k = 0; k < runs && ok; k++)
+            for (uint32_t i = 0; i < n; i++) {
+                int64_t x;
+                if (!cof_colrd_varint(&r, &v) || (x = cof_unzigzag(v)) < INT32_MIN ||
+                    x > INT32_MAX) {
+                    ok = 0;
+                    break;
+                }
+                o[(size_t)i * runs + k] = (int32_t)x;
+            }
+        break;
+    }
+    case SEGC_SIZE: {
+        uint64_t *o = out;
+        for (uint32_t i = 0; i < n && ok; i++)
+            ok = cof_colrd_varint(&r, &o[i]);
+        break;
+    }
+    case SEGC_NRCPT: {
+        uint32_t *o = out;
+        for (uint32_t i = 0; i < n && ok; i++) {
+            ok = cof_colrd_varint_max(&r, UINT32_MAX, &v);
+            o[i] = (uint32_t)v;
         }
-        case SEGC_SIZE:
-            ((uint64_t *)out)[i] = v;
-            break;
-        case SEGC_NRCPT:
-            if (v > UINT32_MAX)
-                return SEG_BAD(s, "nrcpt out of range");
-            ((uint32_t *)out)[i] = (uint32_t)v;
-            break;
-        default:
-            if (v > UINT16_MAX)
-                return SEG_BAD(s, "relay port out of range");
-            ((uint16_t *)out)[i] = (uint16_t)v;
+        break;
+    }
+    default: {
+        uint16_t *o = out;
+        for (uint32_t i = 0; i < n && ok; i++) {
+            ok = cof_colrd_varint_max(&r, UINT16_MAX, &v);
+            o[i] = (uint16_t)v;
         }
     }
+    }
+    if (!ok)
+        return SEG_BAD(s, "varint block truncated or value out of range");
     if (r.p != r.end)
         return SEG_BAD(s, "trailing bytes in varint block");
     return COF_OK;
@@ -815,7 +832,7 @@ static cof_status parse_meta(cof_seg *s, const uint8_t *p, size_t len, uint64_t 
     if (!s->btmin || !s->btmax)
         return COF_ERR(COF_NOMEM, "segment %s: time index", s->path);
     for (uint32_t b = 0; b < s->nblocks; b++) {
-        uint64_t lo, hi;
+        uint64_t lo = 0, hi = 0; /* present: checked against the remaining length above */
         (void)(cof_colrd_u64(&r, &lo) && cof_colrd_u64(&r, &hi));
         s->btmin[b] = (int64_t)lo;
         s->btmax[b] = (int64_t)hi;
@@ -874,8 +891,9 @@ static cof_status parse_meta(cof_seg *s, const uint8_t *p, size_t len, uint64_t 
         uint64_t sum = 0;
         for (uint32_t pg = 0; pg < ix->npages; pg++) {
             seg_page *P = &ix->pages[pg];
-            const uint8_t *t;
-            (void)cof_colrd_bytes(&r, COF_TOKEN_LEN, &t);
+            const uint8_t *t = NULL;
+            if (!cof_colrd_bytes(&r, COF_TOKEN_LEN, &t))
+                return SEG_BAD(s, "index directory truncated");
             memcpy(P->tok, t, COF_TOKEN_LEN);
             if (!cof_colrd_u32(&r, &P->ntok) || P->ntok == 0 || P->ntok > SEG_PAGE_TOKENS ||
                 !rd_frame(s, &r, &P->fr) ||
@@ -1070,7 +1088,7 @@ cof_status cof_seg_lookup(cof_seg *s, cof_field f, const uint8_t token[COF_TOKEN
         if (c == 0) {
             /* the posting was validated when the page was decoded */
             cof_colrd r = cof_colrd_make(pg->raw + pg->off[mid], pg->off[mid + 1] - pg->off[mid]);
-            uint64_t cnt, row, gap;
+            uint64_t cnt = 0, row = 0, gap = 0;
             (void)(cof_colrd_varint(&r, &cnt) && cof_colrd_varint(&r, &row));
             for (uint64_t j = 0; j < cnt; j++) {
                 if (j) {
@@ -1344,4 +1362,24 @@ cof_status cof_seg_verify(cof_seg *s, const uint8_t *key)
     cache_clear(s);
     sodium_memzero(fp, sizeof fp);
     return st;
+}
+
+uint64_t cof_seg_column_bytes(const cof_seg *s, unsigned kind, unsigned field, int index)
+{
+    uint64_t t = 0;
+    if (field >= COF_NFIELDS || kind >= NKINDS)
+        return 0;
+    if (index) {
+        for (uint32_t pg = 0; s->has_idx[field] && pg < s->idx[field].npages; pg++)
+            t += s->idx[field].pages[pg].fr.len;
+        return t;
+    }
+    int ci = s->colix[kind][field];
+    if (ci < 0)
+        return 0;
+    if (kind == SEGC_CLEAR)
+        t += s->cols[ci].dict.len;
+    for (uint32_t b = 0; b < s->nblocks; b++)
+        t += s->cols[ci].blk[b].len;
+    return t;
 }

@@ -95,4 +95,8 @@ void cof_segw_set_level(cof_segw *w, int level);
 #define COF_SEG_OPEN_NOCRC 1u
 cof_status cof_seg_open_flags(const char *path, unsigned flags, cof_seg **out) COF_MUST_USE;
 
+/* Bytes on disk of one column (all blocks, dictionary included); kind SEGC_TOKEN with
+ * index = 1 gives the token index pages of field instead. For benchmarks and tools. */
+uint64_t cof_seg_column_bytes(const cof_seg *s, unsigned kind, unsigned field, int index);
+
 #endif
