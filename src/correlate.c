@@ -113,6 +113,20 @@ static void ht_remove(htab *t, uint32_t h, uint32_t idx)
     }
 }
 
+/* Double the table (load factor kept <= 1/2). */
+static cof_status ht_grow(htab *t)
+{
+    htab n;
+    if (ht_init(&n, (t->mask + 1)) != COF_OK)
+        return COF_NOMEM;
+    for (uint32_t i = 0; i <= t->mask; i++)
+        if (t->s[i].idx != NONE)
+            ht_insert(&n, t->s[i].h, t->s[i].idx);
+    free(t->s);
+    *t = n;
+    return COF_OK;
+}
+
 static uint64_t fnv(uint64_t h, cof_str s)
 {
     for (size_t i = 0; i < s.n; i++)
@@ -271,7 +285,7 @@ static cof_status emit(cof_corr *c, const attempt *a)
     if (m) {
         for (int f = 0; f < COF_NFIELDS; f++)
             if (m->f[f].len)
-                ev.f[f] = cof_str_make(m->buf + m->f[f].off, m->f[f].len);
+                ev.f[f] = cof_str_make(m->buf + m->f[f].off, m->f[f].len); /* len > 0 */
         ev.size = m->size;
         ev.nrcpt = m->nrcpt;
     }
@@ -457,7 +471,13 @@ static cof_status att_add(cof_corr *c, const cof_pf_line *ln, uint64_t pos, uint
 
 /* ---- messages ---- */
 
-static cof_str mf(const msg *m, int f) { return cof_str_make(m->buf + m->f[f].off, m->f[f].len); }
+/* A span of the slot buffer as a slice (buf may be NULL while every span is empty). */
+static cof_str sp(const msg *m, span x)
+{
+    return x.len ? cof_str_make(m->buf + x.off, x.len) : COF_STR_NULL;
+}
+
+static cof_str mf(const msg *m, int f) { return sp(m, m->f[f]); }
 
 /* Append bytes to the slot buffer; 0 if over COF_MAX_MESSAGE_BYTES or no memory. */
 static int msg_put(cof_corr *c, msg *m, cof_str v, span *out)
@@ -662,8 +682,7 @@ static rcpt *rcpt_get(cof_corr *c, msg *m, cof_str addr, cof_str orig)
     addr = cut(addr, COF_MAX_FIELD);
     uint32_t h = (uint32_t)fnv(FNV0, addr);
     for (uint32_t i = 0; i < m->nrc; i++)
-        if (m->rc[i].h == h && cof_str_eq(cof_str_make(m->buf + m->rc[i].addr.off,
-                                                       m->rc[i].addr.len), addr))
+        if (m->rc[i].h == h && cof_str_eq(sp(m, m->rc[i].addr), addr))
             return &m->rc[i];
     if (m->nrc >= COF_MAX_RCPT_PER_MESSAGE)
         return NULL;
@@ -738,6 +757,8 @@ static uint32_t sess_get(cof_corr *c, const cof_pf_line *ln, uint64_t pos, int c
         return NONE;
     if (c->s_n >= COF_MAX_SESSIONS)
         sess_del(c, c->slru.head);
+    if ((c->s_n + 1) * 2 > c->stab.mask + 1 && ht_grow(&c->stab) != COF_OK)
+        return NONE;
     if (c->s_free == NONE) {
         uint32_t ncap = c->s_cap ? c->s_cap * 2 : 64;
         sess *ns = realloc(c->s, (size_t)ncap * sizeof *ns);
@@ -768,9 +789,12 @@ static uint32_t sess_get(cof_corr *c, const cof_pf_line *ln, uint64_t pos, int c
     s->kh = (uint8_t)ln->host.n;
     s->ki = (uint8_t)ln->instance.n;
     s->ks = (uint8_t)ln->service.n;
-    memcpy(s->key, ln->host.p, ln->host.n);
-    memcpy(s->key + s->kh, ln->instance.p, ln->instance.n);
-    memcpy(s->key + s->kh + s->ki, ln->service.p, ln->service.n);
+    if (ln->host.n) /* memcpy from a NULL empty slice is undefined */
+        memcpy(s->key, ln->host.p, ln->host.n);
+    if (ln->instance.n)
+        memcpy(s->key + s->kh, ln->instance.p, ln->instance.n);
+    if (ln->service.n)
+        memcpy(s->key + s->kh + s->ki, ln->service.p, ln->service.n);
     s->peer_n = s->tls_n = s->sm_n = s->su_n = 0;
     s->pos = pos;
     s->last_us = ln->time_us;
@@ -914,8 +938,8 @@ static cof_status on_expired(ctx *x, uint32_t mi)
             continue;
         memset(f, 0, sizeof f);
         /* copy out: att_add may not move m->buf, but keep the strings stable anyway */
-        f[COF_F_RECIPIENT] = cof_str_make(m->buf + r.addr.off, r.addr.len);
-        f[COF_F_ORIG_RECIPIENT] = cof_str_make(m->buf + r.orig.off, r.orig.len);
+        f[COF_F_RECIPIENT] = sp(m, r.addr);
+        f[COF_F_ORIG_RECIPIENT] = sp(m, r.orig);
         attempt *a;
         if ((st = att_add(c, x->ln, x->pos, mi, f, &a)) != COF_OK)
             return st;
@@ -1037,8 +1061,8 @@ static cof_status on_action(ctx *x, uint32_t mi, const cof_pf_action *ac, int is
         if (mi != NONE && !(c->m[mi].flags & M_USED))
             break;
         const msg *m = &c->m[mi];
-        f[COF_F_RECIPIENT] = cof_str_make(m->buf + m->rc[i].addr.off, m->rc[i].addr.len);
-        f[COF_F_ORIG_RECIPIENT] = cof_str_make(m->buf + m->rc[i].orig.off, m->rc[i].orig.len);
+        f[COF_F_RECIPIENT] = sp(m, m->rc[i].addr);
+        f[COF_F_ORIG_RECIPIENT] = sp(m, m->rc[i].orig);
         if ((st = att_add(c, x->ln, x->pos, mi, f, &a)) != COF_OK)
             return st;
         a->status = (uint8_t)status;
@@ -1317,7 +1341,7 @@ cof_status cof_corr_new(const cof_corr_opts *o, cof_event_fn fn, void *ctx_, cof
         goto fail;
     }
     if ((st = ht_init(&c->mt, c->o.max_open)) != COF_OK ||
-        (st = ht_init(&c->stab, COF_MAX_SESSIONS)) != COF_OK)
+        (st = ht_init(&c->stab, 64)) != COF_OK) /* grows to 2 * COF_MAX_SESSIONS */
         goto fail;
     *out = c;
     return COF_OK;

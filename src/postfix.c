@@ -333,7 +333,7 @@ cof_status cof_pf_parse(cof_pf_clock *ck, cof_str line, cof_pf_line *out, cof_sk
     const char *h = p;
     while (p < e && *p != ' ')
         p++;
-    if (p == h || p == e)
+    if (p == h || p == e || p - h > 255) /* RFC 1035: names fit in 255 octets */
         goto malformed;
     out->host = cof_str_make(h, (size_t)(p - h));
     p++;
@@ -342,7 +342,7 @@ cof_status cof_pf_parse(cof_pf_clock *ck, cof_str line, cof_pf_line *out, cof_sk
     const char *t = p;
     while (p < e && *p != '[' && *p != ':' && *p != ' ')
         p++;
-    if (p == t || p == e)
+    if (p == t || p == e || p - t > 128) /* syslog_name: a short tag, never this long */
         goto malformed;
     cof_str tag = cof_str_make(t, (size_t)(p - t));
     if (!cof_str_starts(tag, "postfix")) {
@@ -378,6 +378,7 @@ cof_status cof_pf_parse(cof_pf_clock *ck, cof_str line, cof_pf_line *out, cof_sk
         out->service = cof_str_make(last + 1, (size_t)(tag.p + tag.n - last - 1));
     } else {
         out->instance = tag;
+        out->service = cof_str_make(tag.p + tag.n, 0);
     }
 
     /* queue id: "QID: " at the start of the message */

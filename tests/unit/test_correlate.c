@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "bounds.h"
 #include "correlate.h"
@@ -120,8 +121,8 @@ static void feed_file(cof_corr *c, const char *name, uint64_t *line_pos, size_t 
     size_t n = fread(buf, 1, sizeof buf, fp);
     fclose(fp);
     size_t start = 0, k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (buf[i] != '\n')
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n ? buf[i] != '\n' : i == start) /* the last line may lack its newline */
             continue;
         cof_skip_reason sk;
         g_pos++;
@@ -613,6 +614,44 @@ static void test_hostile_lines(void **state)
     cof_corr_free(c);
 }
 
+/* Every input the fuzzer ever crashed on (tests/data/postfix/crash-*.log), fed with
+ * the fuzzer's settings. */
+static void test_fuzz_regressions(void **state)
+{
+    (void)state;
+    char dir[1024];
+    const char *env = getenv("COF_TEST_DATA");
+    if (env)
+        snprintf(dir, sizeof dir, "%s/postfix", env);
+    else
+        snprintf(dir, sizeof dir, "%s/../data/postfix", TEST_DIR);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int files = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "crash-", 6) != 0)
+            continue;
+        cof_corr_opts o;
+        cof_corr_opts_default(&o);
+        o.year = 2026;
+        o.now_us = 1;
+        o.max_open = 4;
+        o.max_pending = 8;
+        o.hold_seconds = 60;
+        o.idle_seconds = 3600;
+        cof_corr *c;
+        assert_int_equal(cof_corr_new(&o, collect, NULL, &c), COF_OK);
+        nev = 0;
+        feed_file(c, de->d_name, NULL, 0);
+        assert_int_equal(cof_corr_flush(c), COF_OK);
+        cof_corr_free(c);
+        files++;
+    }
+    closedir(d);
+    assert_true(files > 0);
+}
+
 int main(void)
 {
     set_test_dir();
@@ -633,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_interleaving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fuzz_regressions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
