@@ -28,7 +28,10 @@
 
 #define NONE UINT32_MAX
 #define CHUNK (64u << 10)
-#define MSG_BUF_KEEP 1024u /* a freed slot keeps a buffer this small for reuse */
+/* A freed slot keeps buffers this small for reuse (no malloc per message in the steady
+ * state); at most max_open * (256 + 4 * sizeof(rcpt)) bytes, outside the byte budget. */
+#define MSG_BUF_KEEP 256u
+#define MSG_RC_KEEP 4u
 #define US INT64_C(1000000)
 
 /* ---- intrusive doubly-linked lists over slot indices ---- */
@@ -305,11 +308,10 @@ static cof_status emit(cof_corr *c, const attempt *a)
     case D_DELIVER:
         ev.direction = smtpd ? COF_DIR_INBOUND : COF_DIR_LOCAL;
         break;
-    default: /* D_REJECT */
-        ev.direction = sasl ? COF_DIR_OUTBOUND
-                       : (smtpd || !m) ? COF_DIR_INBOUND
-                       : pickup        ? COF_DIR_LOCAL
-                                       : COF_DIR_INBOUND;
+    default: /* D_REJECT: at smtpd, or cleanup checks of a received message */
+        ev.direction = sasl              ? COF_DIR_OUTBOUND
+                       : pickup && !smtpd ? COF_DIR_LOCAL
+                                          : COF_DIR_INBOUND;
         break;
     }
     return c->fn(c->ctx, &ev);
@@ -530,14 +532,13 @@ static cof_status msg_release(cof_corr *c, uint32_t mi)
 {
     msg *m = &c->m[mi];
     list_del(&c->lru, c->m_lru, mi);
+    c->msg_bytes -= m->cap + m->rccap * sizeof(rcpt); /* the budget counts open slots */
     if (m->cap > MSG_BUF_KEEP) {
-        c->msg_bytes -= m->cap;
         free(m->buf);
         m->buf = NULL;
         m->cap = 0;
     }
-    if (m->rccap > 16) {
-        c->msg_bytes -= m->rccap * sizeof(rcpt);
+    if (m->rccap > MSG_RC_KEEP) {
         free(m->rc);
         m->rc = NULL;
         m->rccap = 0;
@@ -568,7 +569,8 @@ static cof_status evict_one(cof_corr *c, uint32_t keep)
         v = c->m_lru[v].next;
     if (v == NONE)
         return COF_OK;
-    c->st.evicted++;
+    if (c->m[v].flags & M_TABLE) /* not for a removed message waiting on its events */
+        c->st.evicted++;
     return msg_drop(c, v);
 }
 
@@ -667,6 +669,7 @@ static cof_status msg_get(cof_corr *c, const cof_pf_line *ln, cof_str qid, uint6
     m->first_pos = pos;
     m->last_us = ln->time_us;
     c->m_n++;
+    c->msg_bytes += m->cap + m->rccap * sizeof(rcpt);
     msg_set(c, m, COF_F_HOST, ln->host);
     msg_set(c, m, COF_F_INSTANCE, ln->instance);
     msg_set(c, m, COF_F_QUEUE_ID, qid);

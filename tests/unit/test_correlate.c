@@ -652,6 +652,42 @@ static void test_fuzz_regressions(void **state)
     assert_true(files > 0);
 }
 
+/* Bounds: open messages never exceed max_open, pending never exceeds max_pending. */
+static void test_memory_bounds(void **state)
+{
+    (void)state;
+    cof_corr_opts o;
+    cof_corr_opts_default(&o);
+    o.year = 2026;
+    o.max_open = 100;
+    o.max_pending = 10;
+    cof_corr *c;
+    assert_int_equal(cof_corr_new(&o, collect, NULL, &c), COF_OK);
+    nev = 0;
+    char line[300];
+    cof_corr_stats st;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(line, sizeof line, "Nov 23 10:00:00 h postfix/qmgr[1]: %010X: from=<s%d@x>, size=1, nrcpt=1 (queue active)", i + 0x100000, i);
+        feed(c, line);
+        if (i % 3 == 0) { /* a pending attempt every third message */
+            snprintf(line, sizeof line, "Nov 23 10:00:00 h postfix/smtp[2]: %010X: to=<r%d@y>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (later)", i + 0x100000, i);
+            feed(c, line);
+        }
+        cof_corr_stats_get(c, &st);
+        assert_true(st.open_messages <= 100);
+        assert_true(st.pending <= 10);
+        if (nev == MAXEV - 10)
+            nev = 0; /* keep collecting; order is still checked pairwise */
+    }
+    assert_int_equal(st.evicted, 2900);
+    /* the oldest tracked message bounds the re-read position */
+    assert_true(cof_corr_oldest_open(c, g_pos + 1) < g_pos + 1);
+    assert_int_equal(cof_corr_flush(c), COF_OK);
+    cof_corr_stats_get(c, &st);
+    assert_int_equal(st.events, 1000);
+    cof_corr_free(c);
+}
+
 int main(void)
 {
     set_test_dir();
@@ -670,6 +706,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sasl_reject_outbound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_interleaving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fuzz_regressions, setup, teardown),
