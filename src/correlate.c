@@ -22,6 +22,9 @@
 #include "correlate.h"
 
 #include <stdlib.h>
+#include <sys/random.h>
+
+#include <sodium.h>
 
 #include "bounds.h"
 #include "postfix.h"
@@ -130,16 +133,27 @@ static cof_status ht_grow(htab *t)
     return COF_OK;
 }
 
-static uint64_t fnv(uint64_t h, cof_str s)
+/* Keyed hash of up to four parts (SipHash-2-4, random key per correlator): log lines
+ * are attacker-influenced, so probe chains must not be collidable offline. */
+static uint32_t khash(const unsigned char *key, cof_str a, cof_str b, cof_str c3, uint32_t d)
 {
-    for (size_t i = 0; i < s.n; i++)
-        h = (h ^ (unsigned char)s.p[i]) * UINT64_C(0x100000001b3);
-    return (h ^ 0xff) * UINT64_C(0x100000001b3); /* part separator */
+    unsigned char buf[3 * 258 + 4], out[crypto_shorthash_BYTES];
+    size_t n = 0;
+    cof_str parts[3] = { a, b, c3 };
+    for (int i = 0; i < 3; i++) {
+        size_t k = parts[i].n < 256 ? parts[i].n : 256; /* longer keys: prefix only */
+        if (k)
+            memcpy(buf + n, parts[i].p, k);
+        n += k;
+        buf[n++] = 0;
+    }
+    memcpy(buf + n, &d, 4);
+    n += 4;
+    crypto_shorthash(out, buf, n, key);
+    uint32_t h;
+    memcpy(&h, out, 4);
+    return h;
 }
-
-#define FNV0 UINT64_C(0xcbf29ce484222325)
-
-static uint32_t mix32(uint64_t h) { return (uint32_t)(h ^ (h >> 29) ^ (h >> 47)); }
 
 /* Cut s to at most max bytes without splitting a UTF-8 sequence. */
 static cof_str cut(cof_str s, size_t max)
@@ -220,6 +234,7 @@ struct cof_corr {
     cof_event_fn fn;
     void *ctx;
     cof_pf_clock clk;
+    unsigned char hkey[crypto_shorthash_KEYBYTES];
     int64_t now_us; /* log clock: the largest line time seen */
     uint64_t last_pos;
     int have_pos;
@@ -574,9 +589,9 @@ static cof_status evict_one(cof_corr *c, uint32_t keep)
     return msg_drop(c, v);
 }
 
-static uint32_t msg_hash(const cof_pf_line *ln, cof_str qid)
+static uint32_t msg_hash(const cof_corr *c, const cof_pf_line *ln, cof_str qid)
 {
-    return mix32(fnv(fnv(fnv(FNV0, ln->host), ln->instance), qid));
+    return khash(c->hkey, ln->host, ln->instance, qid, 0);
 }
 
 static uint32_t msg_find(cof_corr *c, const cof_pf_line *ln, cof_str qid, uint32_t h)
@@ -635,7 +650,7 @@ static cof_status pool_grow(cof_corr *c)
 static cof_status msg_get(cof_corr *c, const cof_pf_line *ln, cof_str qid, uint64_t pos,
                           int create, uint32_t *out)
 {
-    uint32_t h = msg_hash(ln, qid);
+    uint32_t h = msg_hash(c, ln, qid);
     uint32_t mi = msg_find(c, ln, qid, h);
     cof_status st;
     if (mi != NONE || !create) {
@@ -683,7 +698,7 @@ static cof_status msg_get(cof_corr *c, const cof_pf_line *ln, cof_str qid, uint6
 static rcpt *rcpt_get(cof_corr *c, msg *m, cof_str addr, cof_str orig)
 {
     addr = cut(addr, COF_MAX_FIELD);
-    uint32_t h = (uint32_t)fnv(FNV0, addr);
+    uint32_t h = khash(c->hkey, addr, COF_STR_NULL, COF_STR_NULL, 0);
     for (uint32_t i = 0; i < m->nrc; i++)
         if (m->rc[i].h == h && cof_str_eq(sp(m, m->rc[i].addr), addr))
             return &m->rc[i];
@@ -711,10 +726,9 @@ static rcpt *rcpt_get(cof_corr *c, msg *m, cof_str addr, cof_str orig)
 
 /* ---- sessions ---- */
 
-static uint32_t sess_hash(const cof_pf_line *ln)
+static uint32_t sess_hash(const cof_corr *c, const cof_pf_line *ln)
 {
-    uint64_t h = fnv(fnv(fnv(FNV0, ln->host), ln->instance), ln->service);
-    return mix32((h ^ ln->pid) * UINT64_C(0x100000001b3));
+    return khash(c->hkey, ln->host, ln->instance, ln->service, ln->pid);
 }
 
 static uint32_t sess_find(cof_corr *c, const cof_pf_line *ln, uint32_t h)
@@ -746,7 +760,7 @@ static void sess_del(cof_corr *c, uint32_t si)
 
 static uint32_t sess_get(cof_corr *c, const cof_pf_line *ln, uint64_t pos, int create)
 {
-    uint32_t h = sess_hash(ln);
+    uint32_t h = sess_hash(c, ln);
     uint32_t si = sess_find(c, ln, h);
     if (si != NONE) {
         sess *s = &c->s[si];
@@ -1330,6 +1344,10 @@ cof_status cof_corr_new(const cof_corr_opts *o, cof_event_fn fn, void *ctx_, cof
         c->o.idle_seconds = 6 * 86400;
     c->fn = fn;
     c->ctx = ctx_;
+    if (getrandom(c->hkey, sizeof c->hkey, 0) != (ssize_t)sizeof c->hkey) {
+        st = COF_ERRNO("correlator: getrandom");
+        goto fail;
+    }
     cof_pf_clock_init(&c->clk, c->o.year, c->o.now_us);
     c->now_us = INT64_MIN / 2;
     c->m_free = c->s_free = NONE;
