@@ -293,7 +293,8 @@ int main(int argc, char **argv)
     /* scan: status x recipient domain, all rows */
     agg *a = calloc(1, sizeof *a);
     double best = 1e9;
-    for (int rep = 0; rep < 5; rep++) {
+    int scans = getenv("COF_BENCH_SCANS") ? (int)strtol(getenv("COF_BENCH_SCANS"), NULL, 10) : 5;
+    for (int rep = 0; rep < scans; rep++) {
         memset(a, 0, sizeof *a);
         double s0 = now();
         if (cof_seg_scan(s, 1u << COF_F_RECIPIENT, INT64_MIN, INT64_MAX, agg_cb, a)) {
@@ -303,8 +304,8 @@ int main(int argc, char **argv)
         double d = now() - s0;
         best = d < best ? d : best;
     }
-    printf("scan status x recipient-domain: %llu rows, best of 5 %.1f ms => %.1f M rows/s\n",
-           (unsigned long long)a->rows, best * 1e3, (double)a->rows / best / 1e6);
+    printf("scan status x recipient-domain: %llu rows, best of %d %.1f ms => %.1f M rows/s\n",
+           (unsigned long long)a->rows, scans, best * 1e3, (double)a->rows / best / 1e6);
 
     /* lookup: token -> rows -> get with sealed decrypt */
     if (have_probe) {
@@ -313,6 +314,8 @@ int main(int argc, char **argv)
         cof_seg_close(s);
         if (cof_seg_open(path, &s))
             return 1;
+        if (getenv("COF_BENCH_CACHE_MB"))
+            cof_seg_set_cache(s, (size_t)strtoul(getenv("COF_BENCH_CACHE_MB"), NULL, 10) << 20);
         int reps = getenv("COF_BENCH_REPS") ? (int)strtol(getenv("COF_BENCH_REPS"), NULL, 10) : 6;
         for (int rep = 0; rep < reps; rep++) {
             got_rows = got_sealed = 0;

@@ -109,7 +109,7 @@ static void exercise(cof_seg *s, const uint8_t *data, size_t size)
     (void)cof_seg_lookup(s, COF_F_RECIPIENT, tok, rows, 4096, &n);
     uint32_t nr = cof_seg_nrows(s);
     size_t k = 0;
-    for (uint32_t r = 0; r < nr && k < 4096; r += 1 + r / 64)
+    for (uint32_t r = 0; r < nr && k < 4096; r += 1 + r / 8)
         rows[k++] = r;
     (void)cof_seg_get(s, fkey, rows, k, row_cb, &sum);
     (void)cof_seg_get(s, NULL, rows, k, row_cb, &sum);

@@ -57,12 +57,28 @@ static inline cof_colrd cof_colrd_make(const void *p, size_t n)
 static inline size_t cof_colrd_left(const cof_colrd *r) { return (size_t)(r->end - r->p); }
 
 int cof_colrd_varint_slow(cof_colrd *r, uint64_t *v);
-/* 1 and the value, or 0 on truncation / more than 64 bits. */
+/* 1 and the value, or 0 on truncation / more than 64 bits. Values of up to four bytes
+ * (all row data in practice) decode inline when ten bytes remain. */
 static inline int cof_colrd_varint(cof_colrd *r, uint64_t *v)
 {
-    if (r->p < r->end && *r->p < 0x80) {
-        *v = *r->p++;
-        return 1;
+    const uint8_t *p = r->p;
+    if (r->end - p >= 10) {
+        uint64_t x = p[0], c;
+        if (x < 0x80) {
+            r->p = p + 1;
+            *v = x;
+            return 1;
+        }
+        x &= 0x7f;
+        for (unsigned k = 1; k < 4; k++) {
+            c = p[k];
+            x |= (c & 0x7f) << (7 * k);
+            if (c < 0x80) {
+                r->p = p + k + 1;
+                *v = x;
+                return 1;
+            }
+        }
     }
     return cof_colrd_varint_slow(r, v);
 }

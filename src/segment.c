@@ -821,6 +821,8 @@ static cof_status parse_meta(cof_seg *s, const uint8_t *p, size_t len, uint64_t 
         return SEG_BAD(s, "segment id differs between header and meta");
     if (s->nrows > COF_SEG_MAX_ROWS || s->nblocks != (s->nrows + BR - 1) / BR)
         return SEG_BAD(s, "row or block count");
+    if (s->meta.day > SEG_MAX_DAY)
+        return SEG_BAD(s, "day out of range");
     int64_t day0 = (int64_t)s->meta.day * DAY_US;
     if (s->nrows && (s->min_time < day0 || s->max_time >= day0 + DAY_US ||
                      s->min_time > s->max_time))

@@ -56,6 +56,8 @@
 #define SEG_AD_PREFIX "coffer-seg-v1"
 #define SEG_AD_LEN (13u + 1u + COF_MAX_TENANT_NAME + 8u + 4u + 4u)
 #define SEG_ZLEVEL 3
+/* Last UTC day whose end in microseconds fits an int64_t (year 294,247). */
+#define SEG_MAX_DAY 106750u
 /* Index pages close after this many tokens or raw bytes (one lookup reads one page). */
 #define SEG_PAGE_TOKENS 256u
 #define SEG_PAGE_BYTES (64u << 10)

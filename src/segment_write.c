@@ -171,6 +171,8 @@ cof_status cof_segw_open(const char *path, const cof_seg_meta *meta,
     size_t tl = strnlen(meta->tenant, sizeof meta->tenant);
     if (tl == 0 || tl > COF_MAX_TENANT_NAME)
         return COF_ERR(COF_BADINPUT, "segment %s: tenant name empty or too long", path);
+    if (meta->day > SEG_MAX_DAY)
+        return COF_ERR(COF_BADINPUT, "segment %s: day %u out of range", path, meta->day);
     if (sodium_init() < 0)
         return COF_ERR(COF_DENIED, "libsodium failed to initialize");
     cof_segw *w = calloc(1, sizeof *w);
