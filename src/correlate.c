@@ -954,7 +954,7 @@ static cof_status on_expired(ctx *x, uint32_t mi)
         if (r.st == COF_ST_SENT || r.st == COF_ST_BOUNCED || r.st == COF_ST_EXPIRED)
             continue;
         memset(f, 0, sizeof f);
-        /* copy out: att_add may not move m->buf, but keep the strings stable anyway */
+        /* att_add never touches this message's buffer: the slices stay valid */
         f[COF_F_RECIPIENT] = sp(m, r.addr);
         f[COF_F_ORIG_RECIPIENT] = sp(m, r.orig);
         attempt *a;

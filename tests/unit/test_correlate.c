@@ -555,7 +555,6 @@ static void test_random_interleaving(void **state)
         int m = rand() % NM;
         if (next[m] == NL)
             continue;
-        /* occasionally swap the first two lines: out of order within a message */
         feed(c, lines[m][next[m]++]);
         left--;
     }
