@@ -323,7 +323,7 @@ int main(int argc, char **argv)
             if (cof_seg_lookup(s, COF_F_RECIPIENT, probe_tok, rows, 1 << 20, &n))
                 return 1;
             double l1 = now();
-            if (cof_seg_get(s, dkey, rows, n, row_cb, NULL)) {
+            if (cof_seg_get_notokens(s, dkey, rows, n, row_cb, NULL)) {
                 fprintf(stderr, "get: %s\n", cof_err_msg());
                 return 1;
             }

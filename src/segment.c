@@ -86,6 +86,10 @@ struct cof_seg {
     cof_str *dict[COF_NFIELDS];
     uint8_t *dict_raw[COF_NFIELDS];
     int dict_loaded[COF_NFIELDS];
+    /* row -> token ordinal + 1 and the tokens, per indexed field (load_inverse) */
+    uint32_t *inv_row[COF_NFIELDS];
+    uint8_t *inv_tok[COF_NFIELDS];
+    int inv_loaded;
     /* scratch */
     ZSTD_DCtx *dz;
     uint8_t *io, *rawb, *plain;
@@ -528,66 +532,9 @@ static cof_status get_plain(cof_seg *s, int ci, uint32_t b, seg_ce **out)
     return COF_OK;
 }
 
-static cof_status dec_token_block(cof_seg *s, const uint8_t *p, size_t len, uint32_t n,
-                                  seg_ce *e)
-{
-    cof_colrd r = cof_colrd_make(p, len);
-    uint64_t d;
-    const uint8_t *fl;
-    if (!cof_colrd_varint_max(&r, n, &d) || !cof_colrd_bytes(&r, (size_t)d, &fl))
-        return SEG_BAD(s, "token block header");
-    e->d = (uint32_t)d;
-    e->flag = malloc(d ? d : 1);
-    e->tok = calloc(d ? d : 1, COF_TOKEN_LEN);
-    e->a = malloc(n * sizeof(uint16_t));
-    if (!e->flag || !e->tok || !e->a)
-        return COF_ERR(COF_NOMEM, "segment %s: token block", s->path);
-    for (uint32_t i = 0; i < d; i++) {
-        const uint8_t *t;
-        if (fl[i] > 1)
-            return SEG_BAD(s, "token entry flag");
-        e->flag[i] = fl[i];
-        if (fl[i]) {
-            if (!cof_colrd_bytes(&r, COF_TOKEN_LEN, &t))
-                return SEG_BAD(s, "token entries truncated");
-            memcpy(e->tok + (size_t)i * COF_TOKEN_LEN, t, COF_TOKEN_LEN);
-        }
-    }
-    cof_status st = dec_codes(s, &r, n, e->d, e->a);
-    if (st)
-        return st;
-    if (r.p != r.end)
-        return SEG_BAD(s, "trailing bytes in token block");
-    e->bytes = sizeof *e + d * (1 + COF_TOKEN_LEN) + n * sizeof(uint16_t);
-    return COF_OK;
-}
-
-static cof_status get_token(cof_seg *s, int ci, uint32_t b, seg_ce **out)
-{
-    seg_ce *e = ce_find(s, (uint32_t)ci, b);
-    if (!e) {
-        const seg_col *c = &s->cols[ci];
-        uint8_t *p;
-        cof_status st = load(s, &c->blk[b], NULL, c->kind, c->field, b, 0, &p);
-        if (st)
-            return st;
-        if (!(e = ce_new((uint32_t)ci, b)))
-            return COF_ERR(COF_NOMEM, "segment %s: block cache", s->path);
-        e->n = blk_rows(s, b);
-        if ((st = dec_token_block(s, p, c->blk[b].raw, e->n, e))) {
-            ce_free(e);
-            return st;
-        }
-        ce_insert(s, e);
-    }
-    e->pins++;
-    *out = e;
-    return COF_OK;
-}
-
-/* Sealed block of column ci; tk is the field's token block (entries shared) or NULL. */
+/* Sealed block of column ci, decrypted with key (fp: its fingerprint), pinned. */
 static cof_status get_sealed(cof_seg *s, int ci, uint32_t b, const uint8_t *key,
-                             const uint8_t fp[16], const seg_ce *tk, seg_ce **out)
+                             const uint8_t fp[16], seg_ce **out)
 {
     seg_ce *e = ce_find(s, (uint32_t)ci, b);
     if (e && !sodium_memcmp(e->fp, fp, 16)) {
@@ -613,20 +560,18 @@ static cof_status get_sealed(cof_seg *s, int ci, uint32_t b, const uint8_t *key,
     memcpy(e->fp, fp, 16);
     e->n = blk_rows(s, b);
     cof_colrd r = cof_colrd_make(p, e->raw_n);
-    uint64_t d = tk ? tk->d : 0;
-    if (!tk) {
-        if (!cof_colrd_varint_max(&r, e->n, &d)) {
-            ce_free(e);
-            return SEG_BAD(s, "sealed block header");
-        }
-        if (!(e->a = malloc(e->n * sizeof(uint16_t)))) {
-            ce_free(e);
-            return COF_ERR(COF_NOMEM, "segment %s: sealed block", s->path);
-        }
-        if ((st = dec_codes(s, &r, e->n, (uint32_t)d, e->a))) {
-            ce_free(e);
-            return st;
-        }
+    uint64_t d;
+    if (!cof_colrd_varint_max(&r, e->n, &d)) {
+        ce_free(e);
+        return SEG_BAD(s, "sealed block header");
+    }
+    if (!(e->a = malloc(e->n * sizeof(uint16_t)))) {
+        ce_free(e);
+        return COF_ERR(COF_NOMEM, "segment %s: sealed block", s->path);
+    }
+    if ((st = dec_codes(s, &r, e->n, (uint32_t)d, e->a))) {
+        ce_free(e);
+        return st;
     }
     e->d = (uint32_t)d;
     if (!(e->val = malloc((d ? d : 1) * sizeof *e->val))) {
@@ -637,7 +582,7 @@ static cof_status get_sealed(cof_seg *s, int ci, uint32_t b, const uint8_t *key,
         ce_free(e);
         return st;
     }
-    e->bytes = sizeof *e + e->raw_n + d * sizeof *e->val + (tk ? 0 : e->n * 2);
+    e->bytes = sizeof *e + e->raw_n + d * sizeof *e->val + e->n * 2;
     ce_insert(s, e);
     e->pins++;
     *out = e;
@@ -697,25 +642,64 @@ static cof_status dec_page(cof_seg *s, int f, uint32_t pg, seg_ce *e)
     return COF_OK;
 }
 
+/* Rows of token t of a decoded page; the posting was validated by dec_page. */
+typedef struct {
+    cof_colrd r;
+    uint64_t left, row;
+    int first;
+} page_iter;
+
+static void page_iter_init(const seg_ce *pg, uint32_t t, page_iter *it)
+{
+    it->r = cof_colrd_make(pg->raw + pg->off[t], pg->off[t + 1] - pg->off[t]);
+    it->first = 1;
+    it->row = 0;
+    if (!cof_colrd_varint(&it->r, &it->left))
+        it->left = 0;
+}
+
+static int page_iter_next(page_iter *it, uint32_t *row)
+{
+    uint64_t v;
+    if (!it->left || !cof_colrd_varint(&it->r, &v))
+        return 0;
+    it->row = it->first ? v : it->row + v + 1;
+    it->first = 0;
+    it->left--;
+    *row = (uint32_t)it->row;
+    return 1;
+}
+
+/* Load and decode index page pg of field f into a fresh entry, not in the cache. */
+static cof_status page_decode(cof_seg *s, int f, uint32_t pg, seg_ce **out)
+{
+    uint8_t *p;
+    const seg_frame *fr = &s->idx[f].pages[pg].fr;
+    seg_ce *e;
+    cof_status st = load(s, fr, NULL, SEGC_TOKEN, (unsigned)f, pg, 1, &p);
+    if (st)
+        return st;
+    if (!(e = ce_new(KEY_PAGE | (uint32_t)f, pg))) {
+        free(p);
+        return COF_ERR(COF_NOMEM, "segment %s: index page", s->path);
+    }
+    e->raw = p;
+    e->raw_n = fr->raw;
+    if ((st = dec_page(s, f, pg, e))) {
+        ce_free(e);
+        return st;
+    }
+    *out = e;
+    return COF_OK;
+}
+
 static cof_status get_page(cof_seg *s, int f, uint32_t pg, seg_ce **out)
 {
     seg_ce *e = ce_find(s, KEY_PAGE | (uint32_t)f, pg);
     if (!e) {
-        uint8_t *p;
-        const seg_frame *fr = &s->idx[f].pages[pg].fr;
-        cof_status st = load(s, fr, NULL, SEGC_TOKEN, (unsigned)f, pg, 1, &p);
+        cof_status st = page_decode(s, f, pg, &e);
         if (st)
             return st;
-        if (!(e = ce_new(KEY_PAGE | (uint32_t)f, pg))) {
-            free(p);
-            return COF_ERR(COF_NOMEM, "segment %s: index page", s->path);
-        }
-        e->raw = p;
-        e->raw_n = fr->raw;
-        if ((st = dec_page(s, f, pg, e))) {
-            ce_free(e);
-            return st;
-        }
         ce_insert(s, e);
     }
     e->pins++;
@@ -854,7 +838,7 @@ static cof_status parse_meta(cof_seg *s, const uint8_t *p, size_t len, uint64_t 
             !cof_colrd_u32(&r, &c->dict_n))
             return SEG_BAD(s, "column header");
         int num = c->kind >= SEGC_TIME && c->kind < SEGC_NNUM;
-        int keyed = c->kind == SEGC_CLEAR || c->kind == SEGC_TOKEN || c->kind == SEGC_SEALED;
+        int keyed = c->kind == SEGC_CLEAR || c->kind == SEGC_SEALED;
         if (!(num || keyed) || c->field >= COF_NFIELDS || (num && c->field) ||
             (c->kind != SEGC_CLEAR && c->dict_n) || c->dict_n > s->nrows ||
             (c->kind == SEGC_CLEAR && c->dict_n == 0) || s->colix[c->kind][c->field] >= 0)
@@ -906,10 +890,6 @@ static cof_status parse_meta(cof_seg *s, const uint8_t *p, size_t len, uint64_t 
         if (sum != ix->ntokens)
             return SEG_BAD(s, "index token count");
     }
-    /* a token column exists exactly for the indexed fields */
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if ((s->colix[SEGC_TOKEN][f] >= 0) != s->has_idx[f])
-            return SEG_BAD(s, "token column without index or index without column");
     if (r.p != r.end)
         return SEG_BAD(s, "trailing bytes in meta");
     return COF_OK;
@@ -1024,6 +1004,8 @@ void cof_seg_close(cof_seg *s)
         free(s->dict[f]);
         free(s->dict_raw[f]);
         free(s->sc_clear[f]);
+        free(s->inv_row[f]);
+        free(s->inv_tok[f]);
     }
     if (s->plain)
         sodium_memzero(s->plain, s->plain_cap);
@@ -1088,19 +1070,16 @@ cof_status cof_seg_lookup(cof_seg *s, cof_field f, const uint8_t token[COF_TOKEN
         uint32_t mid = a + (b - a) / 2;
         int c = tokcmp(tok + (size_t)mid * COF_TOKEN_LEN, token);
         if (c == 0) {
-            /* the posting was validated when the page was decoded */
-            cof_colrd r = cof_colrd_make(pg->raw + pg->off[mid], pg->off[mid + 1] - pg->off[mid]);
-            uint64_t cnt = 0, row = 0, gap = 0;
-            (void)(cof_colrd_varint(&r, &cnt) && cof_colrd_varint(&r, &row));
-            for (uint64_t j = 0; j < cnt; j++) {
-                if (j) {
-                    (void)cof_colrd_varint(&r, &gap);
-                    row += gap + 1;
-                }
-                if (j < cap)
-                    rows[j] = (uint32_t)row;
+            page_iter it;
+            page_iter_init(pg, (uint32_t)mid, &it);
+            uint32_t row;
+            size_t cnt = 0;
+            while (page_iter_next(&it, &row)) {
+                if (cnt < cap)
+                    rows[cnt] = row;
+                cnt++;
             }
-            *n = (size_t)cnt;
+            *n = cnt;
             break;
         }
         if (c < 0)
@@ -1168,7 +1147,7 @@ cof_status cof_seg_lookup_clear(cof_seg *s, cof_field f, cof_str value, uint32_t
 /* The blocks get needs for one block, pinned while its rows are materialized. */
 typedef struct {
     seg_ce *num[SEGC_NNUM];
-    seg_ce *clear[COF_NFIELDS], *tok[COF_NFIELDS], *seal[COF_NFIELDS];
+    seg_ce *clear[COF_NFIELDS], *seal[COF_NFIELDS];
 } seg_pins;
 
 static void unpin_all(seg_pins *p)
@@ -1177,7 +1156,6 @@ static void unpin_all(seg_pins *p)
         unpin(p->num[k]);
     for (int f = 0; f < COF_NFIELDS; f++) {
         unpin(p->clear[f]);
-        unpin(p->tok[f]);
         unpin(p->seal[f]);
     }
     memset(p, 0, sizeof *p);
@@ -1194,21 +1172,58 @@ static cof_status pin_block(cof_seg *s, uint32_t b, const uint8_t *key, const ui
         int ci = s->colix[SEGC_CLEAR][f];
         if (ci >= 0 && ((st = load_dict(s, f)) || (st = get_plain(s, ci, b, &p->clear[f]))))
             return st;
-        ci = s->colix[SEGC_TOKEN][f];
-        if (ci >= 0 && (st = get_token(s, ci, b, &p->tok[f])))
-            return st;
         ci = s->colix[SEGC_SEALED][f];
-        if (key && ci >= 0) {
-            if ((st = get_sealed(s, ci, b, key, fp, p->tok[f], &p->seal[f])))
-                return st;
-            if (p->tok[f] && p->seal[f]->d != p->tok[f]->d)
-                return SEG_BAD(s, "sealed and token blocks disagree on entries");
-        }
+        if (key && ci >= 0 && (st = get_sealed(s, ci, b, key, fp, &p->seal[f])))
+            return st;
     }
     return COF_OK;
 }
 
-static void fill_record(const cof_seg *s, const seg_pins *p, uint32_t i, cof_record *r)
+/* Row -> token of every indexed field, for gets that fill tokens (the store's merge).
+ * Built once from all index pages; bounded by the segment itself: 4 bytes per row and
+ * 8 per distinct token of each indexed field. Pages are decoded outside the cache so
+ * the sweep does not evict what queries keep there. */
+static cof_status load_inverse(cof_seg *s)
+{
+    if (s->inv_loaded)
+        return COF_OK;
+    for (int f = 0; f < COF_NFIELDS; f++) {
+        if (!s->has_idx[f] || s->idx[f].ntokens == 0)
+            continue;
+        const seg_index *ix = &s->idx[f];
+        s->inv_row[f] = calloc((size_t)s->nrows + 1, sizeof *s->inv_row[f]);
+        s->inv_tok[f] = malloc(((size_t)ix->ntokens + 1) * COF_TOKEN_LEN);
+        if (!s->inv_row[f] || !s->inv_tok[f])
+            return COF_ERR(COF_NOMEM, "segment %s: token inverse", s->path);
+        uint32_t ord = 0;
+        for (uint32_t pg = 0; pg < ix->npages; pg++) {
+            seg_ce *e;
+            cof_status st = page_decode(s, f, pg, &e);
+            if (st)
+                return st;
+            for (uint32_t t = 0; t < e->n; t++, ord++) {
+                memcpy(s->inv_tok[f] + (size_t)ord * COF_TOKEN_LEN,
+                       (const uint8_t *)e->a + (size_t)t * COF_TOKEN_LEN, COF_TOKEN_LEN);
+                page_iter it;
+                page_iter_init(e, t, &it);
+                uint32_t row;
+                while (page_iter_next(&it, &row)) {
+                    if (s->inv_row[f][row]) {
+                        ce_free(e);
+                        return SEG_BAD(s, "row in two posting lists of one field");
+                    }
+                    s->inv_row[f][row] = ord + 1;
+                }
+            }
+            ce_free(e);
+        }
+    }
+    s->inv_loaded = 1;
+    return COF_OK;
+}
+
+static void fill_record(const cof_seg *s, const seg_pins *p, uint32_t b, uint32_t i,
+                        int tokens, cof_record *r)
 {
     cof_record_init(r);
     r->time_us = ((const int64_t *)p->num[SEGC_TIME]->a)[i];
@@ -1223,37 +1238,38 @@ static void fill_record(const cof_seg *s, const seg_pins *p, uint32_t i, cof_rec
     for (int f = 0; f < COF_NFIELDS; f++) {
         if (p->clear[f])
             r->clear[f] = s->dict[f][((const uint32_t *)p->clear[f]->a)[i]];
-        uint16_t e = 0;
-        if (p->tok[f]) {
-            e = ((const uint16_t *)p->tok[f]->a)[i];
-            if (e && p->tok[f]->flag[e - 1]) {
-                memcpy(r->token[f], p->tok[f]->tok + (size_t)(e - 1) * COF_TOKEN_LEN,
+        if (tokens && s->inv_row[f]) {
+            uint32_t t = s->inv_row[f][b * BR + i];
+            if (t) {
+                memcpy(r->token[f], s->inv_tok[f] + (size_t)(t - 1) * COF_TOKEN_LEN,
                        COF_TOKEN_LEN);
                 r->token_mask |= 1u << f;
             }
         }
         if (p->seal[f]) {
-            if (!p->tok[f])
-                e = ((const uint16_t *)p->seal[f]->a)[i];
+            uint16_t e = ((const uint16_t *)p->seal[f]->a)[i];
             if (e)
                 r->sealed[f] = p->seal[f]->val[e - 1];
         }
     }
 }
 
-cof_status cof_seg_get(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
-                       cof_seg_row_fn fn, void *ctx)
+static cof_status get_rows(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
+                           int tokens, cof_seg_row_fn fn, void *ctx)
 {
     for (size_t i = 0; i < n; i++)
         if (rows[i] >= s->nrows || (i && rows[i] < rows[i - 1]))
             return COF_ERR(COF_BADINPUT, "segment %s: row ids not ascending or out of range",
                            s->path);
+    cof_status st;
+    if (tokens && n && (st = load_inverse(s)))
+        return st;
     uint8_t fp[16] = { 0 };
     if (key)
         crypto_generichash(fp, sizeof fp, key, COF_KEY_LEN, s->fp_salt, sizeof s->fp_salt);
     seg_pins p;
     memset(&p, 0, sizeof p);
-    cof_status st = COF_OK;
+    st = COF_OK;
     size_t i = 0;
     while (i < n && !st) {
         uint32_t b = rows[i] / BR;
@@ -1261,7 +1277,7 @@ cof_status cof_seg_get(cof_seg *s, const uint8_t *key, const uint32_t *rows, siz
             break;
         for (; i < n && rows[i] / BR == b && !st; i++) {
             cof_record r;
-            fill_record(s, &p, rows[i] - b * BR, &r);
+            fill_record(s, &p, b, rows[i] - b * BR, tokens, &r);
             st = fn(ctx, rows[i], &r);
             sodium_memzero(r.sealed, sizeof r.sealed);
         }
@@ -1271,6 +1287,18 @@ cof_status cof_seg_get(cof_seg *s, const uint8_t *key, const uint32_t *rows, siz
     cof_seg_set_cache(s, s->cache_max); /* trim what pinning let overflow */
     sodium_memzero(fp, sizeof fp);
     return st;
+}
+
+cof_status cof_seg_get(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
+                       cof_seg_row_fn fn, void *ctx)
+{
+    return get_rows(s, key, rows, n, 1, fn, ctx);
+}
+
+cof_status cof_seg_get_notokens(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
+                                cof_seg_row_fn fn, void *ctx)
+{
+    return get_rows(s, key, rows, n, 0, fn, ctx);
 }
 
 cof_status cof_seg_scan(cof_seg *s, uint32_t field_mask, int64_t since, int64_t until,

@@ -85,6 +85,13 @@ typedef cof_status (*cof_seg_row_fn)(void *ctx, uint32_t row, const cof_record *
 cof_status cof_seg_get(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
                        cof_seg_row_fn fn, void *ctx) COF_MUST_USE;
 
+/* cof_seg_get without tokens: token_mask is 0 and token[] untouched. For queries, which
+ * find rows through the index and never need row -> token; cof_seg_get builds that
+ * inverse from every index page on first use (memory bounded by the segment: 4 bytes
+ * per row and 8 per distinct token of each indexed field, kept until close). */
+cof_status cof_seg_get_notokens(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
+                                cof_seg_row_fn fn, void *ctx) COF_MUST_USE;
+
 /* A decoded block of clear columns, for aggregation. Arrays hold nrows entries.
  * clear_id[f] is non-NULL for each field requested in field_mask; the id indexes
  * the segment-wide dictionary dict[f] (dict_n[f] entries; id 0 is "absent"). */

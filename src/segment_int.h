@@ -28,13 +28,12 @@
  *   STATUS, DIR, CLEAR   u8 width | n values bit-packed LSB first
  *   DELAY   n zigzag varints;  DELAYS 4 runs of n zigzag varints (a, b, c, d)
  *   SIZE, NRCPT, PORT    n varints
- *   TOKEN   varint D | D flag bytes (bit 0: entry has a token) | 8 bytes per flagged
- *           entry | n varint row codes
- *   SEALED  [varint D | n row codes, only when the field has no TOKEN column] |
- *           D x (varint len | bytes)    -- sealed: inside the AEAD box
+ *   SEALED  varint D | n row codes | D x (varint len | bytes)   -- inside the AEAD box
  * Row codes: 0 no value, 1 the next new entry, k >= 2 the entry (next - k + 1), so
  * values repeated in nearby rows cost a byte or less before zstd.
- * Entries are the block's distinct (token, sealed value) pairs in first-row order.
+ * Entries are the block's distinct sealed values in first-row order.
+ * There are no per-row token columns (version 1 had them): the token index is the only
+ * place tokens are stored; readers rebuild row -> token from it when asked to.
  *
  * Index page payload: varint k | k tokens byte-transposed (8 planes of k bytes, so the
  *   shared leading bytes of sorted tokens compress) | per token: varint count>=1,
@@ -50,7 +49,7 @@
 
 #define SEG_MAGIC "COFSEG01"
 #define SEG_FOOT_MAGIC "COFSEGF1"
-#define SEG_VERSION 1u
+#define SEG_VERSION 2u
 #define SEG_HEADER_LEN 32u
 #define SEG_FOOTER_LEN 36u
 #define SEG_AD_PREFIX "coffer-seg-v1"
@@ -75,7 +74,7 @@ enum {
     SEGC_PORT,
     SEGC_NNUM, /* numeric kinds are 1..SEGC_NNUM-1; every segment has all of them */
     SEGC_CLEAR = 16,
-    SEGC_TOKEN = 17,
+    SEGC_TOKEN = 17, /* index pages only (and the AEAD/column id space) */
     SEGC_SEALED = 18
 };
 #define SEG_MAX_COLS (SEGC_NNUM - 1 + 3 * COF_NFIELDS)

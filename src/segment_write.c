@@ -504,11 +504,9 @@ static cof_status write_dict(cof_segw *w, int f, seg_frame *fr)
     return put_frame(w, 0, SEGC_CLEAR, (unsigned)f, 0, fr);
 }
 
-/* Per-block entries of a keyed field: distinct (token, sealed value) pairs. */
+/* Per-block entries of a sealed field: its distinct values in first-row order. */
 typedef struct {
     uint32_t slots[2 * COF_SEG_BLOCK_ROWS]; /* entry index + 1, open addressing */
-    uint8_t flag[COF_SEG_BLOCK_ROWS];
-    const uint8_t *tok[COF_SEG_BLOCK_ROWS];
     cof_str val[COF_SEG_BLOCK_ROWS];
     uint32_t code[COF_SEG_BLOCK_ROWS];
     uint32_t d;
@@ -516,25 +514,21 @@ typedef struct {
 
 static void build_entries(const cof_segw *w, int f, size_t lo, size_t n, segw_ent *e)
 {
-    static const uint8_t zero_tok[COF_TOKEN_LEN];
     memset(e->slots, 0, sizeof e->slots);
     e->d = 0;
     for (size_t i = 0; i < n; i++) {
         segw_view v;
         row_view(w, row_at(w, lo + i), &v);
-        if (!v.token[f] && !v.sealed[f].n) {
+        if (!v.sealed[f].n) {
             e->code[i] = 0;
             continue;
         }
-        uint8_t flag = v.token[f] ? 1 : 0;
-        const uint8_t *tok = flag ? v.token[f] : zero_tok;
-        uint64_t h = hash_bytes(v.sealed[f].p, v.sealed[f].n) ^ hash_bytes(tok, COF_TOKEN_LEN) * 31;
+        uint64_t h = hash_bytes(v.sealed[f].p, v.sealed[f].n);
         uint32_t slot = (uint32_t)h & (2 * COF_SEG_BLOCK_ROWS - 1), ix = 0;
         int found = 0;
         while (e->slots[slot]) {
             ix = e->slots[slot] - 1;
-            if (e->flag[ix] == flag && memcmp(e->tok[ix], tok, COF_TOKEN_LEN) == 0 &&
-                cof_str_eq(e->val[ix], v.sealed[f])) {
+            if (cof_str_eq(e->val[ix], v.sealed[f])) {
                 found = 1;
                 break;
             }
@@ -543,8 +537,6 @@ static void build_entries(const cof_segw *w, int f, size_t lo, size_t n, segw_en
         if (!found) {
             ix = e->d++;
             e->slots[slot] = ix + 1;
-            e->flag[ix] = flag;
-            e->tok[ix] = tok;
             e->val[ix] = v.sealed[f];
             e->code[i] = 1;
         } else {
@@ -559,57 +551,37 @@ static void enc_codes(cof_colbuf *p, const segw_ent *e, size_t n)
         cof_colbuf_varint(p, e->code[i]);
 }
 
-static cof_status write_keyed(cof_segw *w, int f, uint32_t nblocks, uint32_t *ncols)
+/* Sealed column of field f: per block, row codes and the distinct values, boxed. */
+static cof_status write_sealed(cof_segw *w, int f, uint32_t nblocks, uint32_t *ncols)
 {
-    int has_tok = w->token_any >> f & 1, has_seal = w->sealed_any >> f & 1;
     cof_status st = COF_OK;
-    seg_frame *tf = calloc(nblocks + 1, sizeof *tf), *sf = calloc(nblocks + 1, sizeof *sf);
+    seg_frame *sf = calloc(nblocks + 1, sizeof *sf);
     segw_ent *e = malloc(sizeof *e);
-    if (!tf || !sf || !e) {
-        st = COF_ERR(COF_NOMEM, "segment %s: keyed column", w->path);
+    if (!sf || !e) {
+        st = COF_ERR(COF_NOMEM, "segment %s: sealed column", w->path);
         goto out;
     }
     for (uint32_t b = 0; b < nblocks; b++) {
         size_t lo = (size_t)b * COF_SEG_BLOCK_ROWS;
         size_t n = w->nrows - lo < COF_SEG_BLOCK_ROWS ? w->nrows - lo : COF_SEG_BLOCK_ROWS;
         build_entries(w, f, lo, n, e);
-        if (has_tok) {
-            cof_colbuf_reset(&w->pay);
-            cof_colbuf_varint(&w->pay, e->d);
-            cof_colbuf_put(&w->pay, e->flag, e->d);
-            for (uint32_t i = 0; i < e->d; i++)
-                if (e->flag[i])
-                    cof_colbuf_put(&w->pay, e->tok[i], COF_TOKEN_LEN);
-            enc_codes(&w->pay, e, n);
-            if ((st = put_frame(w, 0, SEGC_TOKEN, (unsigned)f, b, &tf[b])))
-                goto out;
+        cof_colbuf_reset(&w->pay);
+        cof_colbuf_varint(&w->pay, e->d);
+        enc_codes(&w->pay, e, n);
+        for (uint32_t i = 0; i < e->d; i++) {
+            cof_colbuf_varint(&w->pay, e->val[i].n);
+            cof_colbuf_put(&w->pay, e->val[i].p, e->val[i].n);
         }
-        if (has_seal) {
-            cof_colbuf_reset(&w->pay);
-            if (!has_tok) {
-                cof_colbuf_varint(&w->pay, e->d);
-                enc_codes(&w->pay, e, n);
-            }
-            for (uint32_t i = 0; i < e->d; i++) {
-                cof_colbuf_varint(&w->pay, e->val[i].n);
-                cof_colbuf_put(&w->pay, e->val[i].p, e->val[i].n);
-            }
-            if ((st = put_frame(w, 1, SEGC_SEALED, (unsigned)f, b, &sf[b])))
-                goto out;
-        }
+        if ((st = put_frame(w, 1, SEGC_SEALED, (unsigned)f, b, &sf[b])))
+            goto out;
     }
-    for (int pass = 0; pass < 2; pass++) {
-        if (!(pass == 0 ? has_tok : has_seal))
-            continue;
-        cof_colbuf_u8(&w->meta_b, pass == 0 ? SEGC_TOKEN : SEGC_SEALED);
-        cof_colbuf_u8(&w->meta_b, (uint8_t)f);
-        cof_colbuf_u32(&w->meta_b, 0);
-        for (uint32_t b = 0; b < nblocks; b++)
-            meta_frame(&w->meta_b, pass == 0 ? &tf[b] : &sf[b]);
-        ++*ncols;
-    }
+    cof_colbuf_u8(&w->meta_b, SEGC_SEALED);
+    cof_colbuf_u8(&w->meta_b, (uint8_t)f);
+    cof_colbuf_u32(&w->meta_b, 0);
+    for (uint32_t b = 0; b < nblocks; b++)
+        meta_frame(&w->meta_b, &sf[b]);
+    ++*ncols;
 out:
-    free(tf);
     free(sf);
     free(e);
     return st;
@@ -814,8 +786,8 @@ static cof_status do_finish(cof_segw *w)
         ncols++;
     }
     for (int f = 0; f < COF_NFIELDS; f++)
-        if ((w->token_any | w->sealed_any) >> f & 1)
-            if ((st = write_keyed(w, f, nblocks, &ncols)))
+        if (w->sealed_any >> f & 1)
+            if ((st = write_sealed(w, f, nblocks, &ncols)))
                 return st;
     if (m->oom)
         return COF_ERR(COF_NOMEM, "segment %s: meta", w->path);
