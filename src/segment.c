@@ -64,7 +64,9 @@ typedef struct seg_ce {
     uint8_t *flag; /* token entries: flags */
     uint8_t *tok;  /* token entries: 8 bytes each (unflagged ones zero) */
     cof_str *val;  /* sealed entries */
-    uint32_t *off; /* page: posting offsets (k + 1) */
+    uint32_t *off;   /* page: offsets of each token's gaps (k + 1) */
+    uint32_t *cnt;   /* page: rows per token - 1 */
+    uint32_t *first; /* page: first row per token */
     uint8_t *raw;  /* buffer the strings / postings point into */
     size_t raw_n;
 } seg_ce;
@@ -373,6 +375,8 @@ static void ce_free(seg_ce *e)
     free(e->tok);
     free(e->val);
     free(e->off);
+    free(e->cnt);
+    free(e->first);
     free(e->raw);
     free(e);
 }
@@ -623,13 +627,26 @@ static cof_status dec_page(cof_seg *s, int f, uint32_t pg, seg_ce *e)
     }
     if (pg + 1 < ix->npages && tokcmp(last, ix->pages[pg + 1].tok) >= 0)
         return SEG_BAD(s, "index page overlaps the next");
+    /* counts - 1 and first rows, bit-packed; then the gaps of every list in order */
+    uint8_t wc, wr;
+    const uint8_t *pc, *prow;
+    if (!cof_colrd_u8(&r, &wc) || wc > 24 ||
+        !cof_colrd_bytes(&r, cof_colenc_packed_len(k, wc), &pc) || !cof_colrd_u8(&r, &wr) ||
+        wr > 24 || !cof_colrd_bytes(&r, cof_colenc_packed_len(k, wr), &prow))
+        return SEG_BAD(s, "posting list header");
+    e->cnt = malloc((size_t)k * sizeof *e->cnt);
+    e->first = malloc((size_t)k * sizeof *e->first);
+    if (!e->cnt || !e->first)
+        return COF_ERR(COF_NOMEM, "segment %s: index page", s->path);
+    if (!cof_colenc_unpack(pc, cof_colenc_packed_len(k, wc), k, wc, e->cnt) ||
+        !cof_colenc_unpack(prow, cof_colenc_packed_len(k, wr), k, wr, e->first))
+        return SEG_BAD(s, "posting list header");
     for (uint32_t i = 0; i < k; i++) {
         e->off[i] = (uint32_t)(r.p - e->raw);
-        uint64_t cnt, row, gap;
-        if (!cof_colrd_varint_max(&r, s->nrows, &cnt) || cnt == 0 ||
-            !cof_colrd_varint_max(&r, (uint64_t)s->nrows - 1, &row))
-            return SEG_BAD(s, "posting list header");
-        for (uint64_t j = 1; j < cnt; j++) {
+        uint64_t row = e->first[i], gap;
+        if (row >= s->nrows || e->cnt[i] >= s->nrows)
+            return SEG_BAD(s, "posting list row out of range");
+        for (uint32_t j = 0; j < e->cnt[i]; j++) {
             if (!cof_colrd_varint_max(&r, s->nrows, &gap) || row + gap + 1 >= s->nrows)
                 return SEG_BAD(s, "posting list row out of range");
             row += gap + 1;
@@ -638,7 +655,7 @@ static cof_status dec_page(cof_seg *s, int f, uint32_t pg, seg_ce *e)
     e->off[k] = (uint32_t)(r.p - e->raw);
     if (r.p != r.end)
         return SEG_BAD(s, "trailing bytes in index page");
-    e->bytes = sizeof *e + e->raw_n + (size_t)k * (COF_TOKEN_LEN + 4);
+    e->bytes = sizeof *e + e->raw_n + (size_t)k * (COF_TOKEN_LEN + 12);
     return COF_OK;
 }
 
@@ -653,17 +670,20 @@ static void page_iter_init(const seg_ce *pg, uint32_t t, page_iter *it)
 {
     it->r = cof_colrd_make(pg->raw + pg->off[t], pg->off[t + 1] - pg->off[t]);
     it->first = 1;
-    it->row = 0;
-    if (!cof_colrd_varint(&it->r, &it->left))
-        it->left = 0;
+    it->row = pg->first[t];
+    it->left = (uint64_t)pg->cnt[t] + 1;
 }
 
 static int page_iter_next(page_iter *it, uint32_t *row)
 {
     uint64_t v;
-    if (!it->left || !cof_colrd_varint(&it->r, &v))
+    if (!it->left)
         return 0;
-    it->row = it->first ? v : it->row + v + 1;
+    if (!it->first) {
+        if (!cof_colrd_varint(&it->r, &v))
+            return 0;
+        it->row += v + 1;
+    }
     it->first = 0;
     it->left--;
     *row = (uint32_t)it->row;

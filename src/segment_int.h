@@ -36,8 +36,8 @@
  * place tokens are stored; readers rebuild row -> token from it when asked to.
  *
  * Index page payload: varint k | k tokens byte-transposed (8 planes of k bytes, so the
- *   shared leading bytes of sorted tokens compress) | per token: varint count>=1,
- *   varint first row, count-1 varints (gap-1).
+ *   shared leading bytes of sorted tokens compress) | u8 wc | k x wc bits (count - 1) |
+ *   u8 wr | k x wr bits first row | per token in order: count-1 varints (gap - 1).
  * AEAD associated data: "coffer-seg-v1" | u8 tenant_len | tenant zero-padded to 64 |
  *   u64 seg_id | u32 column id (kind << 8 | field) | u32 block index. */
 #ifndef COF_SEGMENT_INT_H

@@ -624,8 +624,9 @@ static cof_status write_index(cof_segw *w, int f, cof_colbuf *im)
     while (i < np) {
         /* one page: up to SEG_PAGE_TOKENS tokens or SEG_PAGE_BYTES of postings */
         uint8_t planes[COF_TOKEN_LEN][SEG_PAGE_TOKENS];
+        uint32_t cnt[SEG_PAGE_TOKENS], first[SEG_PAGE_TOKENS], maxc = 0, maxr = 0;
         uint32_t k = 0;
-        const uint8_t *first = pr[i].tok;
+        const uint8_t *first_tok = pr[i].tok;
         cof_colbuf_reset(&post);
         while (i < np && k < SEG_PAGE_TOKENS && post.n < SEG_PAGE_BYTES) {
             size_t j = i;
@@ -633,17 +634,24 @@ static cof_status write_index(cof_segw *w, int f, cof_colbuf *im)
                 j++;
             for (int b = 0; b < COF_TOKEN_LEN; b++)
                 planes[b][k] = pr[i].tok[b];
-            cof_colbuf_varint(&post, j - i);
-            cof_colbuf_varint(&post, pr[i].row);
+            cnt[k] = (uint32_t)(j - i - 1);
+            first[k] = pr[i].row;
+            maxc = cnt[k] > maxc ? cnt[k] : maxc;
+            maxr = first[k] > maxr ? first[k] : maxr;
             for (size_t x = i + 1; x < j; x++)
                 cof_colbuf_varint(&post, pr[x].row - pr[x - 1].row - 1);
             k++;
             i = j;
         }
+        unsigned wc = cof_colenc_width(maxc), wr = cof_colenc_width(maxr);
         cof_colbuf_reset(&w->pay);
         cof_colbuf_varint(&w->pay, k);
         for (int b = 0; b < COF_TOKEN_LEN; b++)
             cof_colbuf_put(&w->pay, planes[b], k);
+        cof_colbuf_u8(&w->pay, (uint8_t)wc);
+        cof_colenc_pack(&w->pay, cnt, k, wc);
+        cof_colbuf_u8(&w->pay, (uint8_t)wr);
+        cof_colenc_pack(&w->pay, first, k, wr);
         cof_colbuf_put(&w->pay, post.p, post.n);
         if (post.oom) {
             st = COF_ERR(COF_NOMEM, "segment %s: token index", w->path);
@@ -652,7 +660,7 @@ static cof_status write_index(cof_segw *w, int f, cof_colbuf *im)
         seg_frame fr;
         if ((st = put_frame(w, 0, SEGC_TOKEN, (unsigned)f, npages, &fr)))
             goto out;
-        cof_colbuf_put(&dir, first, COF_TOKEN_LEN);
+        cof_colbuf_put(&dir, first_tok, COF_TOKEN_LEN);
         cof_colbuf_u32(&dir, k);
         meta_frame(&dir, &fr);
         ntokens += k;
