@@ -203,11 +203,12 @@ int main(int argc, char **argv)
                                                                                : COF_ST_REJECTED;
             r.direction = (uint8_t)dir_;
             r.relay_port = dir_ == COF_DIR_OUTBOUND ? 25 : 0;
-            r.delay_ms = (int32_t)(-log(1.0 - unif()) * 800);
-            r.delays_ms[0] = (int32_t)(unif() * 100);
-            r.delays_ms[1] = (int32_t)(unif() * 20);
-            r.delays_ms[2] = (int32_t)(unif() * 300);
-            r.delays_ms[3] = (int32_t)(unif() * 500);
+            /* Postfix prints delay= and delays= with 10 ms resolution (delay=0.54) */
+            r.delay_ms = 10 * (int32_t)(-log(1.0 - unif()) * 80);
+            r.delays_ms[0] = 10 * (int32_t)(unif() * 10);
+            r.delays_ms[1] = 10 * (int32_t)(unif() * 2);
+            r.delays_ms[2] = 10 * (int32_t)(unif() * 30);
+            r.delays_ms[3] = 10 * (int32_t)(unif() * 50);
             r.size = size;
             r.nrcpt = (uint32_t)nr;
             uint32_t rc = zipf_draw(&zr);

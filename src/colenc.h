@@ -28,6 +28,15 @@ void cof_colbuf_u32(cof_colbuf *b, uint32_t v);
 void cof_colbuf_u64(cof_colbuf *b, uint64_t v);
 void cof_colbuf_varint(cof_colbuf *b, uint64_t v);
 
+static inline uint64_t cof_gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
 static inline uint64_t cof_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t cof_unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
@@ -40,8 +49,21 @@ static inline unsigned cof_colenc_width(uint64_t maxv)
 /* Append n values of w bits (0..32) each, LSB first; ceil(n*w/8) bytes. */
 void cof_colenc_pack(cof_colbuf *b, const uint32_t *v, size_t n, unsigned w);
 static inline size_t cof_colenc_packed_len(size_t n, unsigned w) { return (n * w + 7) / 8; }
-/* Unpack n values of w bits from p (avail bytes). 0 if avail is too short or w > 32. */
+/* Unpack n values of w bits from p (avail bytes). 0 if avail is too short or w > 32.
+ * One loop per width, so the shifts and masks are constants. */
 int cof_colenc_unpack(const uint8_t *p, size_t avail, size_t n, unsigned w, uint32_t *out);
+/* The same for up to 64 bits per value. */
+void cof_colenc_pack64(cof_colbuf *b, const uint64_t *v, size_t n, unsigned w);
+int cof_colenc_unpack64(const uint8_t *p, size_t avail, size_t n, unsigned w, uint64_t *out);
+
+/* Integer block of n u64 values (signed columns map v to (uint64_t)v ^ 1 << 63, which
+ * keeps the order), choosing the smaller of
+ *   u8 0 | varint base | varint scale>=1 | u8 w | n x w bits (v - base) / scale
+ *   u8 1 | varint D>=1 | varint first | D-1 varints (gap - 1) | u8 w | n x w bits index
+ * (frame of reference with a common factor, e.g. 10 ms delays; or a sorted dictionary
+ * of the block's distinct values). scratch holds n values. */
+void cof_colenc_ints(cof_colbuf *b, const uint64_t *v, size_t n, uint64_t *scratch);
+
 /* Same into bytes (w <= 8). */
 int cof_colenc_unpack8(const uint8_t *p, size_t avail, size_t n, unsigned w, uint8_t *out);
 
@@ -82,6 +104,11 @@ static inline int cof_colrd_varint(cof_colrd *r, uint64_t *v)
     }
     return cof_colrd_varint_slow(r, v);
 }
+/* Decode one integer block (cof_colenc_ints) from r into out; scratch and ix hold n
+ * values each. 0 if malformed. */
+int cof_colenc_ints_dec(cof_colrd *r, size_t n, uint64_t *out, uint64_t *scratch,
+                        uint32_t *ix);
+
 /* A varint that must be <= max. */
 static inline int cof_colrd_varint_max(cof_colrd *r, uint64_t max, uint64_t *v)
 {

@@ -102,6 +102,8 @@ struct cof_seg {
     uint64_t *sc_size;
     uint32_t *sc_clear[COF_NFIELDS];
     uint32_t *sc_zero;
+    uint64_t *sc_u64, *sc_u64b; /* decoder scratch, BR values each */
+    uint32_t *sc_ix;
     /* cache */
     seg_ce *bucket[CACHE_BUCKETS];
     seg_ce *lru_head, *lru_tail;
@@ -218,24 +220,43 @@ static cof_status dec_time(cof_seg *s, uint32_t b, const uint8_t *p, size_t len,
                            int64_t *out)
 {
     cof_colrd r = cof_colrd_make(p, len);
-    uint64_t first, scale;
+    uint64_t first, scale, dmin;
+    uint8_t w;
+    const uint8_t *pk;
     if (!cof_colrd_u64(&r, &first) || !cof_colrd_varint(&r, &scale) || scale == 0 ||
-        (int64_t)first != s->btmin[b])
+        !cof_colrd_varint(&r, &dmin) || !cof_colrd_u8(&r, &w) || w > 64 ||
+        (int64_t)first != s->btmin[b] ||
+        !cof_colrd_bytes(&r, cof_colenc_packed_len(n - 1, w), &pk) || r.p != r.end)
         return SEG_BAD(s, "time block header");
     /* offsets from the block's first time, bounded by its recorded range: no overflow,
      * and the values are sorted by construction */
-    uint64_t span = (uint64_t)(s->btmax[b] - (int64_t)first), acc = 0;
+    uint64_t span = (uint64_t)(s->btmax[b] - (int64_t)first), acc = 0, step;
+    size_t pl = cof_colenc_packed_len(n - 1, w);
     out[0] = (int64_t)first;
-    for (uint32_t i = 1; i < n; i++) {
-        uint64_t d, x;
-        if (!cof_colrd_varint(&r, &d))
-            return SEG_BAD(s, "time block truncated");
-        if (__builtin_mul_overflow(d, scale, &x) || x > span - acc)
-            return SEG_BAD(s, "time outside block range");
-        acc += x;
-        out[i] = (int64_t)(first + acc);
+    if (w <= 32) {
+        uint32_t *d = s->sc_ix;
+        if (!cof_colenc_unpack(pk, pl, n - 1, w, d))
+            return SEG_BAD(s, "time block length");
+        for (uint32_t i = 1; i < n; i++) {
+            if (__builtin_add_overflow((uint64_t)d[i - 1], dmin, &step) ||
+                __builtin_mul_overflow(step, scale, &step) || step > span - acc)
+                return SEG_BAD(s, "time outside block range");
+            acc += step;
+            out[i] = (int64_t)(first + acc);
+        }
+    } else {
+        uint64_t *d = s->sc_u64;
+        if (!cof_colenc_unpack64(pk, pl, n - 1, w, d))
+            return SEG_BAD(s, "time block length");
+        for (uint32_t i = 1; i < n; i++) {
+            if (__builtin_add_overflow(d[i - 1], dmin, &step) ||
+                __builtin_mul_overflow(step, scale, &step) || step > span - acc)
+                return SEG_BAD(s, "time outside block range");
+            acc += step;
+            out[i] = (int64_t)(first + acc);
+        }
     }
-    if (acc != span || r.p != r.end)
+    if (acc != span)
         return SEG_BAD(s, "time block does not match its range");
     return COF_OK;
 }
@@ -268,57 +289,53 @@ static cof_status dec_ids(cof_seg *s, const uint8_t *p, size_t len, uint32_t n, 
     return COF_OK;
 }
 
-/* n (or 4n for DELAYS) varints into the typed array of kind; one loop per kind so the
- * hot loops carry no dispatch. */
-static cof_status dec_varints(cof_seg *s, unsigned kind, const uint8_t *p, size_t len,
-                              uint32_t n, void *out)
+/* Integer blocks (cof_colenc_ints) into the typed array of kind, range-checked; one
+ * conversion loop per kind so the hot loops carry no dispatch. */
+static cof_status dec_ints(cof_seg *s, unsigned kind, const uint8_t *p, size_t len, uint32_t n,
+                           void *out)
 {
     cof_colrd r = cof_colrd_make(p, len);
-    uint64_t v;
-    int ok = 1;
-    switch (kind) {
-    case SEGC_DELAY:
-    case SEGC_DELAYS: {
-        int32_t *o = out;
-        uint32_t runs = kind == SEGC_DELAYS ? 4 : 1;
-        for (uint32_t k = 0; k < runs && ok; k++)
+    uint64_t *v = s->sc_u64;
+    uint32_t runs = kind == SEGC_DELAYS ? 4 : 1;
+    for (uint32_t k = 0; k < runs; k++) {
+        if (!cof_colenc_ints_dec(&r, n, v, s->sc_u64b, s->sc_ix))
+            return SEG_BAD(s, "integer block malformed");
+        int ok = 1;
+        switch (kind) {
+        case SEGC_DELAY:
+        case SEGC_DELAYS: {
+            int32_t *o = out;
             for (uint32_t i = 0; i < n; i++) {
-                int64_t x;
-                if (!cof_colrd_varint(&r, &v) || (x = cof_unzigzag(v)) < INT32_MIN ||
-                    x > INT32_MAX) {
-                    ok = 0;
-                    break;
-                }
+                int64_t x = (int64_t)(v[i] ^ (1ull << 63));
+                ok &= x >= INT32_MIN && x <= INT32_MAX;
                 o[(size_t)i * runs + k] = (int32_t)x;
             }
-        break;
-    }
-    case SEGC_SIZE: {
-        uint64_t *o = out;
-        for (uint32_t i = 0; i < n && ok; i++)
-            ok = cof_colrd_varint(&r, &o[i]);
-        break;
-    }
-    case SEGC_NRCPT: {
-        uint32_t *o = out;
-        for (uint32_t i = 0; i < n && ok; i++) {
-            ok = cof_colrd_varint_max(&r, UINT32_MAX, &v);
-            o[i] = (uint32_t)v;
+            break;
         }
-        break;
-    }
-    default: {
-        uint16_t *o = out;
-        for (uint32_t i = 0; i < n && ok; i++) {
-            ok = cof_colrd_varint_max(&r, UINT16_MAX, &v);
-            o[i] = (uint16_t)v;
+        case SEGC_SIZE:
+            memcpy(out, v, n * sizeof *v);
+            break;
+        case SEGC_NRCPT: {
+            uint32_t *o = out;
+            for (uint32_t i = 0; i < n; i++) {
+                ok &= v[i] <= UINT32_MAX;
+                o[i] = (uint32_t)v[i];
+            }
+            break;
         }
+        default: {
+            uint16_t *o = out;
+            for (uint32_t i = 0; i < n; i++) {
+                ok &= v[i] <= UINT16_MAX;
+                o[i] = (uint16_t)v[i];
+            }
+        }
+        }
+        if (!ok)
+            return SEG_BAD(s, "integer out of range for its column");
     }
-    }
-    if (!ok)
-        return SEG_BAD(s, "varint block truncated or value out of range");
     if (r.p != r.end)
-        return SEG_BAD(s, "trailing bytes in varint block");
+        return SEG_BAD(s, "trailing bytes in integer block");
     return COF_OK;
 }
 
@@ -497,6 +514,16 @@ static cof_status dec_plain_block(cof_seg *s, int ci, uint32_t b, void *out)
 {
     const seg_col *c = &s->cols[ci];
     uint8_t *p;
+    if (!s->sc_ix) { /* allocated on first decode: open handles that only look up stay small */
+        s->sc_u64 = malloc(BR * sizeof *s->sc_u64);
+        s->sc_u64b = malloc(BR * sizeof *s->sc_u64b);
+        s->sc_ix = malloc(BR * sizeof *s->sc_ix);
+        if (!s->sc_u64 || !s->sc_u64b || !s->sc_ix) {
+            free(s->sc_ix);
+            s->sc_ix = NULL;
+            return COF_ERR(COF_NOMEM, "segment %s: decode buffers", s->path);
+        }
+    }
     cof_status st = load(s, &c->blk[b], NULL, c->kind, c->field, b, 0, &p);
     if (st)
         return st;
@@ -507,7 +534,7 @@ static cof_status dec_plain_block(cof_seg *s, int ci, uint32_t b, void *out)
     case SEGC_STATUS: return dec_small(s, p, len, n, COF_NSTATUS, out);
     case SEGC_DIR: return dec_small(s, p, len, n, COF_DIR_LOCAL + 1, out);
     case SEGC_CLEAR: return dec_ids(s, p, len, n, c->dict_n, out);
-    default: return dec_varints(s, c->kind, p, len, n, out);
+    default: return dec_ints(s, c->kind, p, len, n, out);
     }
 }
 
@@ -1041,6 +1068,9 @@ void cof_seg_close(cof_seg *s)
     free(s->sc_delay);
     free(s->sc_size);
     free(s->sc_zero);
+    free(s->sc_u64);
+    free(s->sc_u64b);
+    free(s->sc_ix);
     ZSTD_freeDCtx(s->dz);
     free(s->path);
     free(s);

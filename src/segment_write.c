@@ -82,6 +82,7 @@ struct cof_segw {
     uint64_t foff;
     uint32_t *order;
     uint32_t *remap[COF_NFIELDS];
+    uint64_t *nv, *ns; /* numeric block scratch, COF_SEG_BLOCK_ROWS each */
 };
 
 static uint64_t hash_bytes(const void *p, size_t n)
@@ -397,66 +398,77 @@ static int cmp_rows(const void *a, const void *b, void *ctx)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Order-preserving map of a signed value onto u64 (for cof_colenc_ints). */
+static uint64_t s2u(int64_t v) { return (uint64_t)v ^ (1ull << 63); }
+
 /* Encode one numeric column block into w->pay. */
 static void enc_numeric(cof_segw *w, unsigned kind, size_t lo, size_t n)
 {
     cof_colbuf *p = &w->pay;
+    uint64_t *v = w->nv;
     cof_colbuf_reset(p);
     switch (kind) {
     case SEGC_TIME: {
-        /* scale: gcd of the deltas, so second-precision syslog times cost ~1 byte */
-        uint64_t g = 0;
+        /* deltas over a common factor (second-precision syslog times: 10^6), minus the
+         * smallest, bit-packed */
+        uint64_t g = 0, dmin = UINT64_MAX;
         for (size_t i = 1; i < n; i++) {
-            uint64_t d = (uint64_t)(row_at(w, lo + i)->time_us - row_at(w, lo + i - 1)->time_us);
-            uint64_t a = g, b = d;
-            while (b) {
-                uint64_t t = a % b;
-                a = b;
-                b = t;
-            }
-            g = a;
+            v[i - 1] = (uint64_t)(row_at(w, lo + i)->time_us - row_at(w, lo + i - 1)->time_us);
+            g = cof_gcd(g, v[i - 1]);
         }
         if (g == 0)
             g = 1;
+        for (size_t i = 0; i + 1 < n; i++) {
+            v[i] /= g;
+            dmin = v[i] < dmin ? v[i] : dmin;
+        }
+        if (n < 2)
+            dmin = 0;
+        uint64_t mx = 0;
+        for (size_t i = 0; i + 1 < n; i++) {
+            v[i] -= dmin;
+            mx = v[i] > mx ? v[i] : mx;
+        }
+        unsigned wd = cof_colenc_width(mx);
         cof_colbuf_u64(p, (uint64_t)row_at(w, lo)->time_us);
         cof_colbuf_varint(p, g);
-        for (size_t i = 1; i < n; i++)
-            cof_colbuf_varint(
-                p, (uint64_t)(row_at(w, lo + i)->time_us - row_at(w, lo + i - 1)->time_us) / g);
+        cof_colbuf_varint(p, dmin);
+        cof_colbuf_u8(p, (uint8_t)wd);
+        cof_colenc_pack64(p, v, n ? n - 1 : 0, wd);
         break;
     }
     case SEGC_STATUS:
     case SEGC_DIR: {
-        uint32_t v[COF_SEG_BLOCK_ROWS], mx = 0;
+        uint32_t v32[COF_SEG_BLOCK_ROWS], mx = 0;
         for (size_t i = 0; i < n; i++) {
-            v[i] = kind == SEGC_STATUS ? row_at(w, lo + i)->status : row_at(w, lo + i)->direction;
-            mx = v[i] > mx ? v[i] : mx;
+            v32[i] = kind == SEGC_STATUS ? row_at(w, lo + i)->status : row_at(w, lo + i)->direction;
+            mx = v32[i] > mx ? v32[i] : mx;
         }
         unsigned wd = cof_colenc_width(mx);
         cof_colbuf_u8(p, (uint8_t)wd);
-        cof_colenc_pack(p, v, n, wd);
+        cof_colenc_pack(p, v32, n, wd);
         break;
     }
     case SEGC_DELAY:
         for (size_t i = 0; i < n; i++)
-            cof_colbuf_varint(p, cof_zigzag(row_at(w, lo + i)->delay_ms));
+            v[i] = s2u(row_at(w, lo + i)->delay_ms);
+        cof_colenc_ints(p, v, n, w->ns);
         break;
     case SEGC_DELAYS:
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 4; k++) {
             for (size_t i = 0; i < n; i++)
-                cof_colbuf_varint(p, cof_zigzag(row_at(w, lo + i)->delays_ms[k]));
+                v[i] = s2u(row_at(w, lo + i)->delays_ms[k]);
+            cof_colenc_ints(p, v, n, w->ns);
+        }
         break;
     case SEGC_SIZE:
-        for (size_t i = 0; i < n; i++)
-            cof_colbuf_varint(p, row_at(w, lo + i)->size);
-        break;
     case SEGC_NRCPT:
-        for (size_t i = 0; i < n; i++)
-            cof_colbuf_varint(p, row_at(w, lo + i)->nrcpt);
-        break;
     case SEGC_PORT:
-        for (size_t i = 0; i < n; i++)
-            cof_colbuf_varint(p, row_at(w, lo + i)->relay_port);
+        for (size_t i = 0; i < n; i++) {
+            const segw_row *r = row_at(w, lo + i);
+            v[i] = kind == SEGC_SIZE ? r->size : kind == SEGC_NRCPT ? r->nrcpt : r->relay_port;
+        }
+        cof_colenc_ints(p, v, n, w->ns);
         break;
     }
 }
@@ -712,7 +724,9 @@ static cof_status do_finish(cof_segw *w)
     uint32_t nblocks = (nrows + COF_SEG_BLOCK_ROWS - 1) / COF_SEG_BLOCK_ROWS;
     w->zc = ZSTD_createCCtx();
     w->order = malloc((w->nrows ? w->nrows : 1) * sizeof *w->order);
-    if (!w->zc || !w->order)
+    w->nv = malloc(COF_SEG_BLOCK_ROWS * sizeof *w->nv);
+    w->ns = malloc(COF_SEG_BLOCK_ROWS * sizeof *w->ns);
+    if (!w->zc || !w->order || !w->nv || !w->ns)
         return COF_ERR(COF_NOMEM, "segment %s: finish", w->path);
     for (uint32_t i = 0; i < nrows; i++)
         w->order[i] = i;
@@ -882,6 +896,8 @@ void cof_segw_free(cof_segw *w)
     cof_colbuf_free(&w->meta_b);
     ZSTD_freeCCtx(w->zc);
     free(w->order);
+    free(w->nv);
+    free(w->ns);
     free(w->rows);
     free(w->path);
     free(w->tmp);

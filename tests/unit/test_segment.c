@@ -630,6 +630,55 @@ static void test_regressions(void **state)
     pclose(ls);
 }
 
+/* Integer blocks and bit-packing: every width, both modes, extremes, truncation. */
+static void test_colenc(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    static uint64_t v[N], out[N], scr[N];
+    static uint32_t ix[N], v32[N], o32[N];
+    cof_colbuf b = { 0 };
+    for (int kase = 0; kase < 200; kase++) {
+        size_t n = kase < 3 ? (size_t)kase : 1 + rnd() % N;
+        unsigned bits = (unsigned)(kase % 65);
+        uint64_t base = rnd(), mul = kase % 3 == 0 ? 10 : 1;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = bits == 64 ? rnd() : bits ? rnd() & ((1ull << bits) - 1) : 0;
+            if (kase % 5 == 1)
+                x %= 7; /* few distinct: dictionary */
+            v[i] = base + x * mul;
+            if (kase % 11 == 2 && i % 17 == 0)
+                v[i] = UINT64_MAX;
+        }
+        cof_colbuf_reset(&b);
+        cof_colenc_ints(&b, v, n, scr);
+        assert_false(b.oom);
+        cof_colrd r = cof_colrd_make(b.p, b.n);
+        assert_true(cof_colenc_ints_dec(&r, n, out, scr, ix));
+        assert_true(r.p == r.end);
+        assert_memory_equal(out, v, n * sizeof *v);
+        for (size_t cut = 0; cut < b.n; cut += 1 + b.n / 7) {
+            r = cof_colrd_make(b.p, cut);
+            assert_false(cof_colenc_ints_dec(&r, n, out, scr, ix) && r.p == r.end && cut < b.n);
+        }
+        /* u32 and u64 packers at this width */
+        unsigned w = bits > 32 ? 32 : bits;
+        for (size_t i = 0; i < n; i++)
+            v32[i] = w == 32 ? (uint32_t)rnd() : (uint32_t)(rnd() & ((1ull << w) - 1));
+        cof_colbuf_reset(&b);
+        cof_colenc_pack(&b, v32, n, w);
+        assert_int_equal(b.n, cof_colenc_packed_len(n, w));
+        assert_true(cof_colenc_unpack(b.p, b.n, n, w, o32));
+        assert_memory_equal(o32, v32, n * sizeof *v32);
+        cof_colbuf_reset(&b);
+        cof_colenc_pack64(&b, v, n, bits);
+        assert_true(cof_colenc_unpack64(b.p, b.n, n, bits, out));
+        for (size_t i = 0; i < n; i++)
+            assert_true(out[i] == (bits == 64 ? v[i] : v[i] & ((1ull << bits) - 1)));
+    }
+    cof_colbuf_free(&b);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -660,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_scan),           cmocka_unit_test(test_keys_and_moves),
         cmocka_unit_test(test_corruption),     cmocka_unit_test(test_no_plaintext),
         cmocka_unit_test(test_edges),          cmocka_unit_test(test_regressions),
+        cmocka_unit_test(test_colenc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
