@@ -24,10 +24,13 @@
  *                      npages x (token[8] | u32 ntok | frame))
  *
  * Block payloads (n = rows in the block, the last block may be short):
- *   TIME    u64 first | varint scale>=1 | (n-1) varints (t[i]-t[i-1])/scale
+ *   TIME    u64 first | varint scale>=1 | varint dmin | u8 w<=64 |
+ *           (n-1) x w bits ((t[i]-t[i-1])/scale - dmin)
  *   STATUS, DIR, CLEAR   u8 width | n values bit-packed LSB first
- *   DELAY   n zigzag varints;  DELAYS 4 runs of n zigzag varints (a, b, c, d)
- *   SIZE, NRCPT, PORT    n varints
+ *   DELAY, SIZE, NRCPT, PORT   one integer block (cof_colenc_ints: frame of reference
+ *           with a common factor, or a sorted per-block dictionary of distinct values);
+ *           signed values as (uint64_t)v ^ 1 << 63
+ *   DELAYS  4 integer blocks (a, b, c, d)
  *   SEALED  varint D | n row codes | D x (varint len | bytes)   -- inside the AEAD box
  * Row codes: 0 no value, 1 the next new entry, k >= 2 the entry (next - k + 1), so
  * values repeated in nearby rows cost a byte or less before zstd.
