@@ -2,7 +2,9 @@
  *
  *   pf_speed gen N FILE   write a realistic log of N messages (interleaved sessions,
  *                         inbound/outbound/deferred/reject mix) to FILE
- *   pf_speed FILE [ROUNDS] feed FILE through cof_corr and report lines/s, events/s */
+ *   pf_speed FILE [ROUNDS] feed FILE through cof_corr and report lines/s, events/s
+ *   pf_speed tsv FILE      print the events as gen_postfix --truth rows (same columns),
+ *                         to diff against the generator's ground truth */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,51 @@ static cof_status count(void *ctx, const cof_event *ev)
     (void)ctx;
     (void)ev;
     n_events++;
+    return COF_OK;
+}
+
+static void put_field(cof_str s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        putchar(s.p[i] == '\t' || s.p[i] == '\n' ? ' ' : s.p[i]);
+    putchar('\t');
+}
+
+static cof_status print_tsv(void *ctx, const cof_event *ev)
+{
+    (void)ctx;
+    int64_t s = ev->time_us / 1000000, us = ev->time_us % 1000000;
+    time_t t = (time_t)s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char ts[64];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    printf("%s.%06lldZ\t", ts, (long long)us);
+    static const cof_field cols[] = {
+        COF_F_HOST, COF_F_INSTANCE, COF_F_QUEUE_ID, COF_F_MESSAGE_ID, COF_F_CLIENT_HOST,
+        COF_F_CLIENT_IP, COF_F_SASL_USERNAME, COF_F_SENDER, COF_F_RECIPIENT,
+        COF_F_ORIG_RECIPIENT, COF_F_RELAY_HOST, COF_F_RELAY_IP,
+    };
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        put_field(ev->f[cols[i]]);
+    if (ev->relay_port)
+        printf("%u", ev->relay_port);
+    printf("\t%s\t", cof_status_name((cof_delivery_status)ev->status));
+    put_field(ev->f[COF_F_DSN]);
+    if (ev->delay_ms != COF_NO_DELAY)
+        printf("%d", ev->delay_ms);
+    putchar('\t');
+    if (ev->size)
+        printf("%llu", (unsigned long long)ev->size);
+    putchar('\t');
+    if (ev->nrcpt)
+        printf("%u", ev->nrcpt);
+    putchar('\t');
+    put_field(ev->f[COF_F_RESPONSE]);
+    put_field(ev->f[COF_F_SUBJECT]);
+    for (size_t i = 0; i < ev->f[COF_F_TLS].n; i++)
+        putchar(ev->f[COF_F_TLS].p[i]);
+    putchar('\n');
     return COF_OK;
 }
 
@@ -117,6 +164,11 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "gen") == 0)
         return gen(atol(argv[2]), argv[3]);
+    int tsv = argc == 3 && strcmp(argv[1], "tsv") == 0;
+    if (tsv) {
+        argv++;
+        argc = 2;
+    }
     if (argc < 2) {
         fprintf(stderr, "usage: pf_speed gen N FILE | pf_speed FILE [ROUNDS]\n");
         return 2;
@@ -131,7 +183,7 @@ int main(int argc, char **argv)
     if (!buf || fread(buf, 1, (size_t)sz, f) != (size_t)sz)
         return 1;
     fclose(f);
-    int rounds = argc > 2 ? atoi(argv[2]) : 3;
+    int rounds = tsv ? 1 : argc > 2 ? atoi(argv[2]) : 3;
     double best = 1e9;
     uint64_t lines = 0, events = 0;
     cof_corr_stats st;
@@ -140,7 +192,7 @@ int main(int argc, char **argv)
         cof_corr_opts_default(&o);
         o.year = 2026;
         cof_corr *c;
-        if (cof_corr_new(&o, count, NULL, &c) != COF_OK)
+        if (cof_corr_new(&o, tsv ? print_tsv : count, NULL, &c) != COF_OK)
             return 1;
         n_events = 0;
         lines = 0;
@@ -164,6 +216,8 @@ int main(int argc, char **argv)
         cof_corr_stats_get(c, &st);
         cof_corr_free(c);
     }
+    if (tsv)
+        return 0;
     printf("%llu lines, %llu events, %.1f MB in %.3f s: %.0f lines/s, %.0f events/s, %.0f MB/s\n",
            (unsigned long long)lines, (unsigned long long)events, sz / 1e6, best, lines / best,
            events / best, sz / 1e6 / best);

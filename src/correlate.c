@@ -226,6 +226,7 @@ typedef struct {
     int32_t delay_ms, delays_ms[4];
     uint16_t relay_port;
     uint8_t status, rule, dir, ready;
+    uint8_t own_tls; /* smtp hop: its own TLS line or none, never the inbound session's */
     uint16_t flen[COF_NFIELDS];
 } attempt;
 
@@ -307,6 +308,8 @@ static cof_status emit(cof_corr *c, const attempt *a)
         ev.size = m->size;
         ev.nrcpt = m->nrcpt;
     }
+    if (a->own_tls)
+        ev.f[COF_F_TLS] = COF_STR_NULL;
     const char *p = c->chunk[a->chunk] + a->off;
     for (int f = 0; f < COF_NFIELDS; f++)
         if (a->flen[f]) {
@@ -698,7 +701,10 @@ static cof_status msg_get(cof_corr *c, const cof_pf_line *ln, cof_str qid, uint6
 static rcpt *rcpt_get(cof_corr *c, msg *m, cof_str addr, cof_str orig)
 {
     addr = cut(addr, COF_MAX_FIELD);
-    uint32_t h = khash(c->hkey, addr, COF_STR_NULL, COF_STR_NULL, 0);
+    /* a filter for the bounded linear scan below, not a table key: FNV-1a will do */
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < addr.n; i++)
+        h = (h ^ (unsigned char)addr.p[i]) * 16777619u;
     for (uint32_t i = 0; i < m->nrc; i++)
         if (m->rc[i].h == h && cof_str_eq(sp(m, m->rc[i].addr), addr))
             return &m->rc[i];
@@ -903,10 +909,12 @@ static cof_status on_delivery(ctx *x, uint32_t mi, int *used)
         return COF_OK; /* address verification probes ("deliverable") and the like */
     int outbound = cof_str_eq_lit(ln->service, "smtp") || cof_str_eq_lit(ln->service, "relay");
     uint16_t port = 0;
-    if (relay.n && !cof_str_eq_lit(relay, "none"))
-        cof_pf_split_peer(relay, &f[COF_F_RELAY_HOST], &f[COF_F_RELAY_IP], &port);
+    /* as logged: "none" for a connection that failed, "local"/"virtual" for agents */
+    cof_pf_split_peer(relay, &f[COF_F_RELAY_HOST], &f[COF_F_RELAY_IP], &port);
     char tls[S_TLS];
-    uint32_t si = sess_get(c, ln, x->pos, 0);
+    /* only network agents log "TLS connection established to" */
+    int net = outbound || cof_str_eq_lit(ln->service, "lmtp");
+    uint32_t si = net && c->s_n ? sess_get(c, ln, x->pos, 0) : NONE;
     if (si != NONE && c->s[si].tls_n && cof_str_eq(cof_str_make(c->s[si].peer, c->s[si].peer_n), relay)) {
         memcpy(tls, c->s[si].tls, c->s[si].tls_n);
         f[COF_F_TLS] = cof_str_make(tls, c->s[si].tls_n);
@@ -928,6 +936,7 @@ static cof_status on_delivery(ctx *x, uint32_t mi, int *used)
     if (outbound) {
         a->rule = D_FIXED;
         a->dir = COF_DIR_OUTBOUND;
+        a->own_tls = 1;
     } else {
         a->rule = D_DELIVER;
     }
@@ -962,6 +971,7 @@ static cof_status on_expired(ctx *x, uint32_t mi)
             return st;
         a->status = COF_ST_EXPIRED;
         a->ready = 1;
+        a->own_tls = 1; /* no connection carried an expiry */
         a->rule = r.dir ? D_FIXED : D_DELIVER;
         a->dir = r.dir;
         if (c->m[mi].flags & M_USED)
@@ -975,6 +985,7 @@ static cof_status on_expired(ctx *x, uint32_t mi)
             return st;
         a->status = COF_ST_EXPIRED;
         a->ready = 1;
+        a->own_tls = 1;
         a->rule = D_DELIVER;
     }
     if (c->m[mi].flags & M_USED)
@@ -1194,9 +1205,7 @@ static cof_status on_cleanup(ctx *x, int *used)
     if (ln->queue_id.n == 0 || cof_str_eq_lit(ln->queue_id, "NOQUEUE"))
         return COF_OK;
     if (cof_str_starts(t, "message-id=")) {
-        cof_str v = skip_lit(t, "message-id=");
-        if (v.n >= 2 && v.p[0] == '<' && v.p[v.n - 1] == '>')
-            v = cof_str_make(v.p + 1, v.n - 2);
+        cof_str v = skip_lit(t, "message-id="); /* kept as logged, <angle brackets> too */
         if ((st = msg_get(c, ln, ln->queue_id, x->pos, 1, &mi)) != COF_OK)
             return st;
         msg_set(c, &c->m[mi], COF_F_MESSAGE_ID, v);

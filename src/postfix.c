@@ -10,6 +10,27 @@
 
 #define US_PER_S INT64_C(1000000)
 
+/* Byte classes for the scanners below (generated; see the C_* bits). */
+enum { C_ALNUM = 1, C_HEXU = 2, C_VOWEL = 4, C_TAGEND = 8, C_KEYEND = 16, C_VALEND = 32 };
+static const unsigned char cls[256] = {
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    40,  0,  0,  0,  0,  0,  0,  0, 16,  0,  0,  0, 48,  0,  0,  0,
+     3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  8,  0,  0, 16,  0,  0,
+     0,  7,  3,  3,  3,  7,  3,  1,  1,  5,  1,  1,  1,  1,  1,  5,
+     1,  1,  1,  1,  1,  5,  1,  1,  1,  1,  1,  8,  0,  0,  0,  0,
+     0,  5,  1,  1,  1,  5,  1,  1,  1,  5,  1,  1,  1,  1,  1,  5,
+     1,  1,  1,  1,  1,  5,  1,  1,  1,  1,  1,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+};
+
 int64_t cof_pf_days_from_civil(int y, int m, int d)
 {
     /* H. Hinnant's days_from_civil: exact for the proleptic Gregorian calendar. */
@@ -159,11 +180,19 @@ static int parse_rfc3339(cof_pf_clock *ck, const char **pp, const char *e, int64
 static int month_of(const char *p)
 {
     /* Only called with 3 readable bytes. */
-    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    for (int i = 0; i < 12; i++)
-        if (p[0] == names[i * 3] && p[1] == names[i * 3 + 1] && p[2] == names[i * 3 + 2])
-            return i + 1;
-    return 0;
+#define M3(a, b, c) (p[0] == (a) && p[1] == (b) && p[2] == (c))
+    switch (p[0]) {
+    case 'J': return M3('J', 'a', 'n') ? 1 : M3('J', 'u', 'n') ? 6 : M3('J', 'u', 'l') ? 7 : 0;
+    case 'F': return M3('F', 'e', 'b') ? 2 : 0;
+    case 'M': return M3('M', 'a', 'r') ? 3 : M3('M', 'a', 'y') ? 5 : 0;
+    case 'A': return M3('A', 'p', 'r') ? 4 : M3('A', 'u', 'g') ? 8 : 0;
+    case 'S': return M3('S', 'e', 'p') ? 9 : 0;
+    case 'O': return M3('O', 'c', 't') ? 10 : 0;
+    case 'N': return M3('N', 'o', 'v') ? 11 : 0;
+    case 'D': return M3('D', 'e', 'c') ? 12 : 0;
+    default: return 0;
+    }
+#undef M3
 }
 
 /* Year for a classic stamp of month mo, updating the rollover state. */
@@ -219,37 +248,24 @@ static int parse_classic(cof_pf_clock *ck, const char **pp, const char *e, int64
     return 1;
 }
 
-static int is_vowel(unsigned char c)
+/* Queue id shape from the AND of the classes of its bytes. */
+static int qid_shape(size_t n, unsigned all, unsigned any)
 {
-    switch (c | 0x20) {
-    case 'a': case 'e': case 'i': case 'o': case 'u':
-        return 1;
-    default:
+    if (!(all & C_ALNUM))
         return 0;
-    }
+    if ((all & C_HEXU) && n >= 5 && n <= 12)
+        return 1;
+    return n >= 10 && n <= 20 && !(any & C_VOWEL);
 }
 
 int cof_pf_is_queue_id(cof_str s)
 {
-    if (s.n >= 5 && s.n <= 12) {
-        size_t i = 0;
-        for (; i < s.n; i++) {
-            unsigned char c = (unsigned char)s.p[i];
-            if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
-                break;
-        }
-        if (i == s.n)
-            return 1;
-    }
-    if (s.n < 10 || s.n > 20)
-        return 0;
+    unsigned all = 0xff, any = 0;
     for (size_t i = 0; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        int alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-        if (!alnum || is_vowel(c))
-            return 0;
+        all &= cls[(unsigned char)s.p[i]];
+        any |= cls[(unsigned char)s.p[i]];
     }
-    return 1;
+    return s.n > 0 && qid_shape(s.n, all, any);
 }
 
 /* 1 if s holds a control byte other than tab (or DEL); *hi = 1 if it holds non-ASCII.
@@ -331,8 +347,9 @@ cof_status cof_pf_parse(cof_pf_clock *ck, cof_str line, cof_pf_line *out, cof_sk
 
     /* host */
     const char *h = p;
-    while (p < e && *p != ' ')
-        p++;
+    p = memchr(p, ' ', (size_t)(e - p));
+    if (!p)
+        p = e;
     if (p == h || p == e || p - h > 255) /* RFC 1035: names fit in 255 octets */
         goto malformed;
     out->host = cof_str_make(h, (size_t)(p - h));
@@ -340,7 +357,7 @@ cof_status cof_pf_parse(cof_pf_clock *ck, cof_str line, cof_pf_line *out, cof_sk
 
     /* tag: "name[pid]: " or "name: " */
     const char *t = p;
-    while (p < e && *p != '[' && *p != ':' && *p != ' ')
+    while (p < e && !(cls[(unsigned char)*p] & C_TAGEND))
         p++;
     if (p == t || p == e || p - t > 128) /* syslog_name: a short tag, never this long */
         goto malformed;
@@ -381,13 +398,17 @@ cof_status cof_pf_parse(cof_pf_clock *ck, cof_str line, cof_pf_line *out, cof_sk
         out->service = cof_str_make(tag.p + tag.n, 0);
     }
 
-    /* queue id: "QID: " at the start of the message */
+    /* queue id: "QID: " at the start of the message; classes gathered in one pass */
     const char *m = p;
-    while (p < e && p - m <= 20 && *p != ':' && *p != ' ')
+    unsigned all = 0xff, any = 0;
+    while (p < e && p - m <= 20 && (cls[(unsigned char)*p] & C_ALNUM)) {
+        all &= cls[(unsigned char)*p];
+        any |= cls[(unsigned char)*p];
         p++;
+    }
     if (e - p >= 1 && *p == ':' && (e - p == 1 || p[1] == ' ')) {
         cof_str q = cof_str_make(m, (size_t)(p - m));
-        if (cof_str_eq_lit(q, "NOQUEUE") || cof_pf_is_queue_id(q)) {
+        if (q.n && (qid_shape(q.n, all, any) || cof_str_eq_lit(q, "NOQUEUE"))) {
             out->queue_id = q;
             p += e - p >= 2 ? 2 : 1;
             out->text = cof_str_make(p, (size_t)(e - p));
@@ -414,7 +435,7 @@ cof_status cof_pf_kv_next(cof_str *rest, cof_pf_kv *kv)
     }
     /* key: up to '=', or the whole item if a separator comes first */
     const char *k = p;
-    while (p < e && *p != '=' && *p != ',' && *p != '(')
+    while (p < e && !(cls[(unsigned char)*p] & C_KEYEND))
         p++;
     if (p == e || *p != '=') {
         /* an item without '=': runs to ", " (or the end) */
@@ -433,9 +454,8 @@ cof_status cof_pf_kv_next(cof_str *rest, cof_pf_kv *kv)
         p++;
         const char *q = p;
         for (;;) {
-            while (q < e && *q != '>')
-                q++;
-            if (q == e)
+            q = memchr(q, '>', (size_t)(e - q));
+            if (!q)
                 return COF_BADINPUT;
             if (q + 1 == e || q[1] == ',' || q[1] == ' ')
                 break;
@@ -445,7 +465,7 @@ cof_status cof_pf_kv_next(cof_str *rest, cof_pf_kv *kv)
         kv->quoted = 1;
         p = q + 1;
     } else {
-        while (p < e && *p != ',' && *p != ' ')
+        while (p < e && !(cls[(unsigned char)*p] & C_VALEND))
             p++;
         kv->val = cof_str_make(v, (size_t)(p - v));
     }

@@ -162,7 +162,7 @@ static void test_inbound(void **state)
     assert_string_equal(F(b, COF_F_HOST), "mx1");
     assert_string_equal(F(b, COF_F_INSTANCE), "postfix");
     assert_string_equal(F(b, COF_F_QUEUE_ID), "4F1A2B3C4D");
-    assert_string_equal(F(b, COF_F_MESSAGE_ID), "CAF1234.5678@mail.example.org");
+    assert_string_equal(F(b, COF_F_MESSAGE_ID), "<CAF1234.5678@mail.example.org>");
     assert_string_equal(F(b, COF_F_CLIENT_HOST), "mail-ed1.example.org");
     assert_string_equal(F(b, COF_F_CLIENT_IP), "198.51.100.23");
     assert_string_equal(F(b, COF_F_SENDER), "alice@example.org");
@@ -244,7 +244,7 @@ static void test_rejects(void **state)
     assert_string_equal(F(1, COF_F_RECIPIENT), "bob@example.com");
     assert_string_equal(F(1, COF_F_SENDER), "promo@shady.example");
     assert_string_equal(F(1, COF_F_SUBJECT), "You have WON");
-    assert_string_equal(F(1, COF_F_MESSAGE_ID), "offer@shady.example");
+    assert_string_equal(F(1, COF_F_MESSAGE_ID), "<offer@shady.example>");
     assert_string_equal(F(1, COF_F_DSN), "5.7.1");
     assert_string_equal(F(1, COF_F_RESPONSE), "5.7.1 message content rejected");
     assert_string_equal(F(1, COF_F_CLIENT_HOST), "mail.shady.example");
@@ -268,10 +268,10 @@ static void test_deferred_across_days(void **state)
     for (int i = 0; i < 2; i++) {
         assert_string_equal(F(i, COF_F_SENDER), "frank@relay1.example.com");
         assert_string_equal(F(i, COF_F_RECIPIENT), "grace@slow.example");
-        assert_string_equal(F(i, COF_F_MESSAGE_ID), "20261123235800.2D4E6F8A0B@relay1.example.com");
+        assert_string_equal(F(i, COF_F_MESSAGE_ID), "<20261123235800.2D4E6F8A0B@relay1.example.com>");
         assert_int_equal(evs[i].ev.direction, COF_DIR_OUTBOUND);
     }
-    assert_string_equal(F(0, COF_F_RELAY_HOST), "");
+    assert_string_equal(F(0, COF_F_RELAY_HOST), "none"); /* as logged */
     assert_string_equal(F(0, COF_F_DSN), "4.4.1");
     assert_string_equal(F(0, COF_F_RESPONSE),
                         "connect to mx.slow.example[192.0.2.80]:25: Connection timed out");
@@ -355,7 +355,7 @@ static void test_out_of_order_and_holdback(void **state)
     feed(c, "Nov 23 10:00:02 h postfix/qmgr[1]: ABCDE12345: removed");
     assert_int_equal(nev, 1);
     assert_string_equal(F(0, COF_F_SENDER), "s@x");
-    assert_string_equal(F(0, COF_F_MESSAGE_ID), "m1@x");
+    assert_string_equal(F(0, COF_F_MESSAGE_ID), "<m1@x>");
     assert_int_equal(evs[0].ev.size, 77);
     assert_int_equal(evs[0].ev.src_off, dpos);
     assert_int_equal(cof_corr_low_water(c, g_pos + 1), g_pos + 1);
