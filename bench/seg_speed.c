@@ -298,6 +298,21 @@ int main(int argc, char **argv)
     for (int rep = 0; rep < scans; rep++) {
         memset(a, 0, sizeof *a);
         double s0 = now();
+        if (cof_seg_scan2(s, 1u << COF_F_RECIPIENT, COF_SCAN_STATUS, INT64_MIN, INT64_MAX, agg_cb,
+                          a)) {
+            fprintf(stderr, "scan: %s\n", cof_err_msg());
+            return 1;
+        }
+        double d = now() - s0;
+        best = d < best ? d : best;
+    }
+    printf("scan2 status x recipient-domain (time, status, recipient ids): %llu rows, best of %d "
+           "%.1f ms => %.1f M rows/s\n",
+           (unsigned long long)a->rows, scans, best * 1e3, (double)a->rows / best / 1e6);
+    best = 1e9;
+    for (int rep = 0; rep < scans; rep++) {
+        memset(a, 0, sizeof *a);
+        double s0 = now();
         if (cof_seg_scan(s, 1u << COF_F_RECIPIENT, INT64_MIN, INT64_MAX, agg_cb, a)) {
             fprintf(stderr, "scan: %s\n", cof_err_msg());
             return 1;
@@ -305,7 +320,8 @@ int main(int argc, char **argv)
         double d = now() - s0;
         best = d < best ? d : best;
     }
-    printf("scan status x recipient-domain: %llu rows, best of %d %.1f ms => %.1f M rows/s\n",
+    printf("scan (all numeric columns) status x recipient-domain: %llu rows, best of %d %.1f ms "
+           "=> %.1f M rows/s\n",
            (unsigned long long)a->rows, scans, best * 1e3, (double)a->rows / best / 1e6);
 
     /* lookup: token -> rows -> get with sealed decrypt */

@@ -1351,12 +1351,12 @@ cof_status cof_seg_get_notokens(cof_seg *s, const uint8_t *key, const uint32_t *
     return get_rows(s, key, rows, n, 0, fn, ctx);
 }
 
-cof_status cof_seg_scan(cof_seg *s, uint32_t field_mask, int64_t since, int64_t until,
-                        cof_seg_block_fn fn, void *ctx)
+cof_status cof_seg_scan2(cof_seg *s, uint32_t field_mask, uint32_t num_mask, int64_t since,
+                         int64_t until, cof_seg_block_fn fn, void *ctx)
 {
     cof_status st;
-    if (field_mask >> COF_NFIELDS)
-        return COF_ERR(COF_BADINPUT, "segment scan: bad field mask");
+    if (field_mask >> COF_NFIELDS || num_mask & ~(uint32_t)COF_SCAN_ALL)
+        return COF_ERR(COF_BADINPUT, "segment scan: bad field or column mask");
     if (!s->sc_time) {
         s->sc_time = malloc(BR * sizeof *s->sc_time);
         s->sc_status = malloc(BR);
@@ -1383,20 +1383,29 @@ cof_status cof_seg_scan(cof_seg *s, uint32_t field_mask, int64_t since, int64_t 
         blk.dict[f] = s->dict[f];
         blk.dict_n[f] = s->cols[s->colix[SEGC_CLEAR][f]].dict_n;
     }
+    /* time always; the other numeric columns only when asked for */
+    static const struct {
+        uint32_t bit;
+        unsigned kind;
+    } opt[] = { { COF_SCAN_STATUS, SEGC_STATUS },
+                { COF_SCAN_DIRECTION, SEGC_DIR },
+                { COF_SCAN_DELAY, SEGC_DELAY },
+                { COF_SCAN_SIZE, SEGC_SIZE } };
+    void *dst[4] = { s->sc_status, s->sc_dir, s->sc_delay, s->sc_size };
     blk.time_us = s->sc_time;
-    blk.status = s->sc_status;
-    blk.direction = s->sc_dir;
-    blk.delay_ms = s->sc_delay;
-    blk.size = s->sc_size;
+    blk.status = num_mask & COF_SCAN_STATUS ? s->sc_status : NULL;
+    blk.direction = num_mask & COF_SCAN_DIRECTION ? s->sc_dir : NULL;
+    blk.delay_ms = num_mask & COF_SCAN_DELAY ? s->sc_delay : NULL;
+    blk.size = num_mask & COF_SCAN_SIZE ? s->sc_size : NULL;
     for (uint32_t b = 0; b < s->nblocks; b++) {
         if (s->btmax[b] < since || s->btmin[b] >= until)
             continue;
-        if ((st = dec_plain_block(s, s->colix[SEGC_TIME][0], b, s->sc_time)) ||
-            (st = dec_plain_block(s, s->colix[SEGC_STATUS][0], b, s->sc_status)) ||
-            (st = dec_plain_block(s, s->colix[SEGC_DIR][0], b, s->sc_dir)) ||
-            (st = dec_plain_block(s, s->colix[SEGC_DELAY][0], b, s->sc_delay)) ||
-            (st = dec_plain_block(s, s->colix[SEGC_SIZE][0], b, s->sc_size)))
+        if ((st = dec_plain_block(s, s->colix[SEGC_TIME][0], b, s->sc_time)))
             return st;
+        for (int k = 0; k < 4; k++)
+            if ((num_mask & opt[k].bit) &&
+                (st = dec_plain_block(s, s->colix[opt[k].kind][0], b, dst[k])))
+                return st;
         for (int f = 0; f < COF_NFIELDS; f++) {
             int ci = s->colix[SEGC_CLEAR][f];
             if ((field_mask >> f & 1) && ci >= 0 &&
@@ -1409,6 +1418,12 @@ cof_status cof_seg_scan(cof_seg *s, uint32_t field_mask, int64_t since, int64_t 
             return st;
     }
     return COF_OK;
+}
+
+cof_status cof_seg_scan(cof_seg *s, uint32_t field_mask, int64_t since, int64_t until,
+                        cof_seg_block_fn fn, void *ctx)
+{
+    return cof_seg_scan2(s, field_mask, COF_SCAN_ALL, since, until, fn, ctx);
 }
 
 cof_status cof_seg_verify(cof_seg *s, const uint8_t *key)

@@ -117,6 +117,20 @@ typedef cof_status (*cof_seg_block_fn)(void *ctx, const cof_seg_block *b);
 cof_status cof_seg_scan(cof_seg *s, uint32_t field_mask, int64_t since, int64_t until,
                         cof_seg_block_fn fn, void *ctx) COF_MUST_USE;
 
+/* Numeric columns cof_seg_scan2 decodes besides time (which it always decodes). */
+#define COF_SCAN_STATUS 1u
+#define COF_SCAN_DIRECTION 2u
+#define COF_SCAN_DELAY 4u
+#define COF_SCAN_SIZE 8u
+#define COF_SCAN_ALL 15u
+
+/* cof_seg_scan that decodes only the numeric columns in num_mask (COF_SCAN_*) besides
+ * time; the block's pointers for the others are NULL. An aggregation over status and a
+ * clear field reads three columns per block instead of six. COF_BADINPUT for unknown
+ * bits. cof_seg_scan(s, m, ...) is cof_seg_scan2(s, m, COF_SCAN_ALL, ...). */
+cof_status cof_seg_scan2(cof_seg *s, uint32_t field_mask, uint32_t num_mask, int64_t since,
+                         int64_t until, cof_seg_block_fn fn, void *ctx) COF_MUST_USE;
+
 /* Read every block of every column and verify checksums and (with key) AEAD tags.
  * Used by `coffer verify` and by tests. */
 cof_status cof_seg_verify(cof_seg *s, const uint8_t *key) COF_MUST_USE;
