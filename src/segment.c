@@ -28,8 +28,9 @@
 #define DAY_US 86400000000LL
 #define BR COF_SEG_BLOCK_ROWS
 #define NKINDS 32
-#define CACHE_BUCKETS 1024u
+#define CACHE_BUCKETS 4096u
 #define KEY_PAGE 0x10000u /* cache key1 for index pages: KEY_PAGE | field */
+#define KEY_ROW 0x20000u  /* cache key1 for materialized rows (key2: row id) */
 
 #define SEG_BAD(s, what) COF_ERR(COF_CORRUPT, "segment %s: %s", (s)->path, (what))
 
@@ -400,7 +401,9 @@ static void ce_free(seg_ce *e)
 
 static uint32_t ce_hash(uint32_t k1, uint32_t k2)
 {
-    return ((k1 * 2654435761u) ^ (k2 * 40503u)) & (CACHE_BUCKETS - 1);
+    uint32_t h = (k1 * 2654435761u) ^ k2;
+    h = (h ^ (h >> 15)) * 0x85ebca6bu;
+    return (h ^ (h >> 13)) & (CACHE_BUCKETS - 1);
 }
 
 static void lru_unlink(cof_seg *s, seg_ce *e)
@@ -425,6 +428,20 @@ static void lru_front(cof_seg *s, seg_ce *e)
     s->lru_head = e;
     if (!s->lru_tail)
         s->lru_tail = e;
+}
+
+/* Least recently used position: blocks a get decoded for a few rows go here once those
+ * rows are cached, so they are evicted before the rows themselves. */
+static void lru_back(cof_seg *s, seg_ce *e)
+{
+    lru_unlink(s, e);
+    e->prev = s->lru_tail;
+    e->next = NULL;
+    if (s->lru_tail)
+        s->lru_tail->next = e;
+    s->lru_tail = e;
+    if (!s->lru_head)
+        s->lru_head = e;
 }
 
 static void ce_remove(cof_seg *s, seg_ce *e)
@@ -1304,6 +1321,131 @@ static void fill_record(const cof_seg *s, const seg_pins *p, uint32_t b, uint32_
     }
 }
 
+/* ---- row cache ----
+ * Lookups touch ~100 rows spread over ~100 blocks; caching those blocks would take
+ * ~1 MiB each, so instead get_notokens keeps each materialized row (numeric values,
+ * clear dictionary ids and, with a key, the sealed values) as one small entry in the
+ * same bounded LRU. Sealed plaintext is tagged with the key's fingerprint, served only
+ * to the same key and wiped on eviction, like sealed blocks. */
+typedef struct {
+    int64_t time_us;
+    uint64_t size;
+    int32_t delay_ms, delays_ms[4];
+    uint32_t nrcpt, cmask, smask;
+    uint16_t relay_port;
+    uint8_t status, direction;
+} row_fixed;
+
+static void row_put(cof_seg *s, const seg_pins *p, uint32_t i, uint32_t row, const cof_record *r,
+                    int has_key, const uint8_t fp[16])
+{
+    row_fixed fx;
+    memset(&fx, 0, sizeof fx);
+    size_t len = sizeof fx;
+    for (int f = 0; f < COF_NFIELDS; f++) {
+        if (p->clear[f] && ((const uint32_t *)p->clear[f]->a)[i]) {
+            fx.cmask |= 1u << f;
+            len += 4;
+        }
+        if (r->sealed[f].n) {
+            fx.smask |= 1u << f;
+            len += 2 + r->sealed[f].n;
+        }
+    }
+    seg_ce *e = ce_find(s, KEY_ROW, row);
+    if (e) {
+        if (e->pins)
+            return;
+        ce_remove(s, e);
+    }
+    if (!(e = ce_new(KEY_ROW, row)) || !(e->raw = malloc(len))) {
+        ce_free(e);
+        return; /* caching is best effort */
+    }
+    fx.time_us = r->time_us;
+    fx.size = r->size;
+    fx.delay_ms = r->delay_ms;
+    memcpy(fx.delays_ms, r->delays_ms, sizeof fx.delays_ms);
+    fx.nrcpt = r->nrcpt;
+    fx.relay_port = r->relay_port;
+    fx.status = r->status;
+    fx.direction = r->direction;
+    uint8_t *o = e->raw;
+    memcpy(o, &fx, sizeof fx);
+    o += sizeof fx;
+    for (int f = 0; f < COF_NFIELDS; f++)
+        if (fx.cmask >> f & 1) {
+            memcpy(o, (const uint32_t *)p->clear[f]->a + i, 4);
+            o += 4;
+        }
+    for (int f = 0; f < COF_NFIELDS; f++)
+        if (fx.smask >> f & 1) {
+            uint16_t l = (uint16_t)r->sealed[f].n; /* <= COF_MAX_FIELD */
+            memcpy(o, &l, 2);
+            memcpy(o + 2, r->sealed[f].p, l);
+            o += 2 + l;
+        }
+    e->raw_n = len;
+    e->has_fp = has_key;
+    if (has_key)
+        memcpy(e->fp, fp, 16);
+    e->bytes = sizeof *e + len;
+    ce_insert(s, e);
+}
+
+/* A cached row usable by this caller: same key (or both without one). */
+static seg_ce *row_find(cof_seg *s, uint32_t row, int has_key, const uint8_t fp[16])
+{
+    seg_ce *e = ce_find(s, KEY_ROW, row);
+    if (!e || e->has_fp != has_key || (has_key && sodium_memcmp(e->fp, fp, 16)))
+        return NULL;
+    return e;
+}
+
+static void row_get(const cof_seg *s, const seg_ce *e, cof_record *r)
+{
+    row_fixed fx;
+    const uint8_t *p = e->raw;
+    memcpy(&fx, p, sizeof fx);
+    p += sizeof fx;
+    cof_record_init(r);
+    r->time_us = fx.time_us;
+    r->size = fx.size;
+    r->delay_ms = fx.delay_ms;
+    memcpy(r->delays_ms, fx.delays_ms, sizeof r->delays_ms);
+    r->nrcpt = fx.nrcpt;
+    r->relay_port = fx.relay_port;
+    r->status = fx.status;
+    r->direction = fx.direction;
+    for (int f = 0; f < COF_NFIELDS; f++)
+        if (fx.cmask >> f & 1) {
+            uint32_t id;
+            memcpy(&id, p, 4);
+            p += 4;
+            r->clear[f] = s->dict[f][id];
+        }
+    for (int f = 0; f < COF_NFIELDS; f++)
+        if (fx.smask >> f & 1) {
+            uint16_t l;
+            memcpy(&l, p, 2);
+            r->sealed[f] = cof_str_make((const char *)p + 2, l);
+            p += 2 + l;
+        }
+}
+
+static void demote_pins(cof_seg *s, seg_pins *p)
+{
+    for (int k = 0; k < SEGC_NNUM; k++)
+        if (p->num[k])
+            lru_back(s, p->num[k]);
+    for (int f = 0; f < COF_NFIELDS; f++) {
+        if (p->clear[f])
+            lru_back(s, p->clear[f]);
+        if (p->seal[f])
+            lru_back(s, p->seal[f]);
+    }
+}
+
 static cof_status get_rows(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
                            int tokens, cof_seg_row_fn fn, void *ctx)
 {
@@ -1321,16 +1463,44 @@ static cof_status get_rows(cof_seg *s, const uint8_t *key, const uint32_t *rows,
     memset(&p, 0, sizeof p);
     st = COF_OK;
     size_t i = 0;
+    int rc = !tokens && s->cache_max > 0; /* row cache: query gets only */
     while (i < n && !st) {
         uint32_t b = rows[i] / BR;
+        size_t j = i;
+        int hit = rc;
+        while (j < n && rows[j] / BR == b) {
+            hit = hit && row_find(s, rows[j], key != NULL, fp);
+            j++;
+        }
+        if (hit) {
+            for (; i < j && !st; i++) {
+                seg_ce *e = row_find(s, rows[i], key != NULL, fp);
+                cof_record r;
+                if (!e) { /* only if the callback itself evicted it: decode the block */
+                    hit = 0;
+                    break;
+                }
+                e->pins++;
+                row_get(s, e, &r);
+                st = fn(ctx, rows[i], &r);
+                e->pins--;
+                sodium_memzero(r.sealed, sizeof r.sealed);
+            }
+            if (hit || st)
+                continue;
+        }
         if ((st = pin_block(s, b, key, fp, &p)))
             break;
-        for (; i < n && rows[i] / BR == b && !st; i++) {
+        for (; i < j && !st; i++) {
             cof_record r;
             fill_record(s, &p, b, rows[i] - b * BR, tokens, &r);
+            if (rc)
+                row_put(s, &p, rows[i] - b * BR, rows[i], &r, key != NULL, fp);
             st = fn(ctx, rows[i], &r);
             sodium_memzero(r.sealed, sizeof r.sealed);
         }
+        if (rc)
+            demote_pins(s, &p);
         unpin_all(&p);
     }
     unpin_all(&p);

@@ -135,8 +135,8 @@ cof_status cof_seg_scan2(cof_seg *s, uint32_t field_mask, uint32_t num_mask, int
  * Used by `coffer verify` and by tests. */
 cof_status cof_seg_verify(cof_seg *s, const uint8_t *key) COF_MUST_USE;
 
-/* Bound the memory this handle keeps of decoded blocks and index pages (default
- * 64 MiB); 0 disables caching. Sealed plaintext in the cache is only served to callers
+/* Bound the memory this handle keeps of decoded blocks, index pages and rows
+ * materialized by cof_seg_get_notokens (default 8 MiB); 0 disables caching. Sealed plaintext in the cache is only served to callers
  * presenting the key that decrypted it and is wiped on eviction and close. */
 void cof_seg_set_cache(cof_seg *s, size_t max_bytes);
 

@@ -64,7 +64,7 @@
 #define SEG_PAGE_TOKENS 256u
 #define SEG_PAGE_BYTES (64u << 10)
 /* Default bound on decoded blocks and pages a reader keeps (cof_seg_set_cache). */
-#define SEG_CACHE_DEFAULT (64u << 20)
+#define SEG_CACHE_DEFAULT (8u << 20) /* x 64 open segments in a store */
 
 enum {
     SEGC_TIME = 1,

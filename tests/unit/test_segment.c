@@ -204,6 +204,17 @@ static cof_status check_row(void *vctx, uint32_t row, const cof_record *r)
     return COF_OK;
 }
 
+/* The same without tokens (cof_seg_get_notokens). */
+static cof_status check_row_notok(void *vctx, uint32_t row, const cof_record *r)
+{
+    check_ctx *c = vctx;
+    cof_record x = *r;
+    assert_int_equal(r->token_mask, 0);
+    x.token_mask = c->exp[row].r.token_mask;
+    memcpy(x.token, c->exp[row].r.token, sizeof x.token);
+    return check_row(vctx, row, &x);
+}
+
 static uint32_t *all_rows(size_t n)
 {
     uint32_t *rows = malloc((n ? n : 1) * sizeof *rows);
@@ -244,6 +255,21 @@ static void test_roundtrip(void **state)
         OK(cof_seg_get(s, key, sub, 50, check_row, &c));
     /* no cache at all */
     cof_seg_set_cache(s, 0);
+    OK(cof_seg_get(s, key, sub, 50, check_row, &c));
+    /* query gets: no tokens; second time from the row cache; never to another key */
+    check_ctx q = { recs, 1, 0 };
+    for (int k = 0; k < 2; k++)
+        OK(cof_seg_get_notokens(s, key, sub, 50, check_row_notok, &q));
+    q.with_key = 0;
+    OK(cof_seg_get_notokens(s, NULL, sub, 50, check_row_notok, &q));
+    assert_int_equal(cof_seg_get_notokens(s, key2, sub, 50, check_row_notok, &q), COF_CORRUPT);
+    q.with_key = 1;
+    OK(cof_seg_get_notokens(s, key, sub, 50, check_row_notok, &q));
+    assert_int_equal(q.seen, 200);
+    cof_seg_set_cache(s, 8u << 20);
+    OK(cof_seg_get_notokens(s, key, rows, NREC, check_row_notok, &q));
+    OK(cof_seg_get_notokens(s, key, rows, NREC, check_row_notok, &q));
+    /* and tokens still come back in full after that */
     OK(cof_seg_get(s, key, sub, 50, check_row, &c));
     /* rows must ascend */
     uint32_t bad[2] = { 5, 3 };
