@@ -1,5 +1,6 @@
 /* fuzz_segment.c - libFuzzer target: arbitrary bytes as a segment file must never
- * crash open, lookup, lookup_clear, get (with and without the key), scan or verify.
+ * crash open, lookup, lookup_clear, get and get_notokens (with and without the key, the
+ * latter twice so the row cache serves it), scan, scan2 or verify.
  *
  * The input is written to a temporary file and opened twice: normally, and with
  * checksums off (COF_SEG_OPEN_NOCRC) so mutations reach the decoders behind them.
@@ -37,6 +38,7 @@ static void write_seed(const char *dir, const char *name, int nrows)
         r.status = (uint8_t)(i % 3);
         r.direction = (uint8_t)(i % 4);
         r.delay_ms = i % 5 ? i * 10 : COF_NO_DELAY;
+        r.delays_ms[1] = i * 10;
         r.size = (uint64_t)i * 977;
         r.nrcpt = (uint32_t)(i % 3);
         r.relay_port = i % 2 ? 25 : 0;
@@ -94,6 +96,14 @@ static cof_status blk_cb(void *ctx, const cof_seg_block *b)
     return COF_OK;
 }
 
+static cof_status blk2_cb(void *ctx, const cof_seg_block *b)
+{
+    size_t *sum = ctx;
+    for (uint32_t i = 0; i < b->nrows; i++)
+        *sum += b->status[i] + (size_t)b->time_us[i] + b->clear_id[COF_F_HOST][i];
+    return COF_OK;
+}
+
 static void exercise(cof_seg *s, const uint8_t *data, size_t size)
 {
     static uint32_t rows[4096];
@@ -113,6 +123,11 @@ static void exercise(cof_seg *s, const uint8_t *data, size_t size)
         rows[k++] = r;
     (void)cof_seg_get(s, fkey, rows, k, row_cb, &sum);
     (void)cof_seg_get(s, NULL, rows, k, row_cb, &sum);
+    for (int rep = 0; rep < 2; rep++) {
+        (void)cof_seg_get_notokens(s, fkey, rows, k, row_cb, &sum);
+        (void)cof_seg_get_notokens(s, NULL, rows, k, row_cb, &sum);
+    }
+    (void)cof_seg_scan2(s, 1u << COF_F_HOST, COF_SCAN_STATUS, INT64_MIN, INT64_MAX, blk2_cb, &sum);
     (void)cof_seg_scan(s, 1u << COF_F_RECIPIENT | 1u << COF_F_HOST, INT64_MIN, INT64_MAX, blk_cb,
                        &sum);
     (void)cof_seg_verify(s, fkey);
