@@ -58,12 +58,12 @@ typedef struct seg_ce {
     uint32_t key1, key2;
     size_t bytes;
     int pins;
-    int has_fp;
+    uint8_t has_fp;
+    uint8_t owned;      /* decoded for one get, not in the cache: freed on unpin */
+    uint8_t raw_inline; /* raw is part of this allocation (row entries) */
     uint8_t fp[16];
     uint32_t n, d;
     void *a;       /* numeric values; clear ids; row -> entry+1 (u16); page tokens */
-    uint8_t *flag; /* token entries: flags */
-    uint8_t *tok;  /* token entries: 8 bytes each (unflagged ones zero) */
     cof_str *val;  /* sealed entries */
     uint32_t *off;   /* page: offsets of each token's gaps (k + 1) */
     uint32_t *cnt;   /* page: rows per token - 1 */
@@ -389,13 +389,12 @@ static void ce_free(seg_ce *e)
     if (e->raw && e->has_fp)
         sodium_memzero(e->raw, e->raw_n); /* sealed plaintext */
     free(e->a);
-    free(e->flag);
-    free(e->tok);
     free(e->val);
     free(e->off);
     free(e->cnt);
     free(e->first);
-    free(e->raw);
+    if (!e->raw_inline)
+        free(e->raw);
     free(e);
 }
 
@@ -428,20 +427,6 @@ static void lru_front(cof_seg *s, seg_ce *e)
     s->lru_head = e;
     if (!s->lru_tail)
         s->lru_tail = e;
-}
-
-/* Least recently used position: blocks a get decoded for a few rows go here once those
- * rows are cached, so they are evicted before the rows themselves. */
-static void lru_back(cof_seg *s, seg_ce *e)
-{
-    lru_unlink(s, e);
-    e->prev = s->lru_tail;
-    e->next = NULL;
-    if (s->lru_tail)
-        s->lru_tail->next = e;
-    s->lru_tail = e;
-    if (!s->lru_head)
-        s->lru_head = e;
 }
 
 static void ce_remove(cof_seg *s, seg_ce *e)
@@ -555,8 +540,9 @@ static cof_status dec_plain_block(cof_seg *s, int ci, uint32_t b, void *out)
     }
 }
 
-/* Cached decoded numeric / clear block, pinned. */
-static cof_status get_plain(cof_seg *s, int ci, uint32_t b, seg_ce **out)
+/* Cached decoded numeric / clear block, pinned. own: when not cached, decode into an
+ * entry owned by the caller (freed by unpin) instead of inserting it. */
+static cof_status get_plain(cof_seg *s, int ci, uint32_t b, int own, seg_ce **out)
 {
     seg_ce *e = ce_find(s, (uint32_t)ci, b);
     if (!e) {
@@ -573,7 +559,9 @@ static cof_status get_plain(cof_seg *s, int ci, uint32_t b, seg_ce **out)
         }
         e->n = n;
         e->bytes = sizeof *e + n * num_width(s->cols[ci].kind);
-        ce_insert(s, e);
+        e->owned = (uint8_t)own;
+        if (!own)
+            ce_insert(s, e);
     }
     e->pins++;
     *out = e;
@@ -582,7 +570,7 @@ static cof_status get_plain(cof_seg *s, int ci, uint32_t b, seg_ce **out)
 
 /* Sealed block of column ci, decrypted with key (fp: its fingerprint), pinned. */
 static cof_status get_sealed(cof_seg *s, int ci, uint32_t b, const uint8_t *key,
-                             const uint8_t fp[16], seg_ce **out)
+                             const uint8_t fp[16], int own, seg_ce **out)
 {
     seg_ce *e = ce_find(s, (uint32_t)ci, b);
     if (e && !sodium_memcmp(e->fp, fp, 16)) {
@@ -631,7 +619,9 @@ static cof_status get_sealed(cof_seg *s, int ci, uint32_t b, const uint8_t *key,
         return st;
     }
     e->bytes = sizeof *e + e->raw_n + d * sizeof *e->val + e->n * 2;
-    ce_insert(s, e);
+    e->owned = (uint8_t)own;
+    if (!own)
+        ce_insert(s, e);
     e->pins++;
     *out = e;
     return COF_OK;
@@ -1103,7 +1093,9 @@ uint64_t cof_seg_file_size(const cof_seg *s) { return s->fsize; }
 
 static void unpin(seg_ce *e)
 {
-    if (e)
+    if (e && e->owned)
+        ce_free(e);
+    else if (e)
         e->pins--;
 }
 
@@ -1229,18 +1221,18 @@ static void unpin_all(seg_pins *p)
 }
 
 static cof_status pin_block(cof_seg *s, uint32_t b, const uint8_t *key, const uint8_t fp[16],
-                            seg_pins *p)
+                            int own, seg_pins *p)
 {
     cof_status st;
     for (unsigned k = SEGC_TIME; k < SEGC_NNUM; k++)
-        if ((st = get_plain(s, s->colix[k][0], b, &p->num[k])))
+        if ((st = get_plain(s, s->colix[k][0], b, own, &p->num[k])))
             return st;
     for (int f = 0; f < COF_NFIELDS; f++) {
         int ci = s->colix[SEGC_CLEAR][f];
-        if (ci >= 0 && ((st = load_dict(s, f)) || (st = get_plain(s, ci, b, &p->clear[f]))))
+        if (ci >= 0 && ((st = load_dict(s, f)) || (st = get_plain(s, ci, b, own, &p->clear[f]))))
             return st;
         ci = s->colix[SEGC_SEALED][f];
-        if (key && ci >= 0 && (st = get_sealed(s, ci, b, key, fp, &p->seal[f])))
+        if (key && ci >= 0 && (st = get_sealed(s, ci, b, key, fp, own, &p->seal[f])))
             return st;
     }
     return COF_OK;
@@ -1325,7 +1317,8 @@ static void fill_record(const cof_seg *s, const seg_pins *p, uint32_t b, uint32_
  * Lookups touch ~100 rows spread over ~100 blocks; caching those blocks would take
  * ~1 MiB each, so instead get_notokens keeps each materialized row (numeric values,
  * clear dictionary ids and, with a key, the sealed values) as one small entry in the
- * same bounded LRU. Sealed plaintext is tagged with the key's fingerprint, served only
+ * same bounded LRU; the blocks decoded to make them are freed after use rather than
+ * cached, so they cannot push the rows out. Sealed plaintext is tagged with the key's fingerprint, served only
  * to the same key and wiped on eviction, like sealed blocks. */
 typedef struct {
     int64_t time_us;
@@ -1358,10 +1351,12 @@ static void row_put(cof_seg *s, const seg_pins *p, uint32_t i, uint32_t row, con
             return;
         ce_remove(s, e);
     }
-    if (!(e = ce_new(KEY_ROW, row)) || !(e->raw = malloc(len))) {
-        ce_free(e);
+    if (!(e = calloc(1, sizeof *e + len)))
         return; /* caching is best effort */
-    }
+    e->key1 = KEY_ROW;
+    e->key2 = row;
+    e->raw = (uint8_t *)(e + 1);
+    e->raw_inline = 1;
     fx.time_us = r->time_us;
     fx.size = r->size;
     fx.delay_ms = r->delay_ms;
@@ -1433,19 +1428,6 @@ static void row_get(const cof_seg *s, const seg_ce *e, cof_record *r)
         }
 }
 
-static void demote_pins(cof_seg *s, seg_pins *p)
-{
-    for (int k = 0; k < SEGC_NNUM; k++)
-        if (p->num[k])
-            lru_back(s, p->num[k]);
-    for (int f = 0; f < COF_NFIELDS; f++) {
-        if (p->clear[f])
-            lru_back(s, p->clear[f]);
-        if (p->seal[f])
-            lru_back(s, p->seal[f]);
-    }
-}
-
 static cof_status get_rows(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
                            int tokens, cof_seg_row_fn fn, void *ctx)
 {
@@ -1489,7 +1471,7 @@ static cof_status get_rows(cof_seg *s, const uint8_t *key, const uint32_t *rows,
             if (hit || st)
                 continue;
         }
-        if ((st = pin_block(s, b, key, fp, &p)))
+        if ((st = pin_block(s, b, key, fp, rc, &p)))
             break;
         for (; i < j && !st; i++) {
             cof_record r;
@@ -1499,8 +1481,6 @@ static cof_status get_rows(cof_seg *s, const uint8_t *key, const uint32_t *rows,
             st = fn(ctx, rows[i], &r);
             sodium_memzero(r.sealed, sizeof r.sealed);
         }
-        if (rc)
-            demote_pins(s, &p);
         unpin_all(&p);
     }
     unpin_all(&p);
@@ -1609,7 +1589,7 @@ cof_status cof_seg_verify(cof_seg *s, const uint8_t *key)
     for (uint32_t b = 0; b < s->nblocks && !st; b++) {
         seg_pins p;
         memset(&p, 0, sizeof p);
-        st = pin_block(s, b, key, fp, &p);
+        st = pin_block(s, b, key, fp, 0, &p);
         for (int f = 0; f < COF_NFIELDS && !st && !key; f++) {
             int ci = s->colix[SEGC_SEALED][f];
             if (ci >= 0)
