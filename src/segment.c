@@ -511,6 +511,17 @@ static size_t num_width(unsigned kind)
 
 static cof_status load_dict(cof_seg *s, int f);
 
+static void inv_free(cof_seg *s)
+{
+    for (int f = 0; f < COF_NFIELDS; f++) {
+        free(s->inv_row[f]);
+        free(s->inv_tok[f]);
+        s->inv_row[f] = NULL;
+        s->inv_tok[f] = NULL;
+    }
+}
+
+
 /* Decode a numeric or clear column block into out (n rows). */
 static cof_status dec_plain_block(cof_seg *s, int ci, uint32_t b, void *out)
 {
@@ -1058,9 +1069,8 @@ void cof_seg_close(cof_seg *s)
         free(s->dict[f]);
         free(s->dict_raw[f]);
         free(s->sc_clear[f]);
-        free(s->inv_row[f]);
-        free(s->inv_tok[f]);
     }
+    inv_free(s);
     if (s->plain)
         sodium_memzero(s->plain, s->plain_cap);
     free(s->cols);
@@ -1242,10 +1252,23 @@ static cof_status pin_block(cof_seg *s, uint32_t b, const uint8_t *key, const ui
  * Built once from all index pages; bounded by the segment itself: 4 bytes per row and
  * 8 per distinct token of each indexed field. Pages are decoded outside the cache so
  * the sweep does not evict what queries keep there. */
+static cof_status load_inverse_fields(cof_seg *s);
+
+/* All or nothing: a failure (corrupt page) leaves no partial inverse behind. */
 static cof_status load_inverse(cof_seg *s)
 {
     if (s->inv_loaded)
         return COF_OK;
+    cof_status st = load_inverse_fields(s);
+    if (st)
+        inv_free(s);
+    else
+        s->inv_loaded = 1;
+    return st;
+}
+
+static cof_status load_inverse_fields(cof_seg *s)
+{
     for (int f = 0; f < COF_NFIELDS; f++) {
         if (!s->has_idx[f] || s->idx[f].ntokens == 0)
             continue;
@@ -1277,7 +1300,6 @@ static cof_status load_inverse(cof_seg *s)
             ce_free(e);
         }
     }
-    s->inv_loaded = 1;
     return COF_OK;
 }
 
