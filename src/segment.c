@@ -429,6 +429,21 @@ static void lru_front(cof_seg *s, seg_ce *e)
         s->lru_tail = e;
 }
 
+/* Least recently used position. Index pages go here after each lookup: decoding one
+ * again costs tens of microseconds, a cached row saves a whole block decode, so pages
+ * only use room the rows do not need. */
+static void lru_back(cof_seg *s, seg_ce *e)
+{
+    lru_unlink(s, e);
+    e->prev = s->lru_tail;
+    e->next = NULL;
+    if (s->lru_tail)
+        s->lru_tail->next = e;
+    s->lru_tail = e;
+    if (!s->lru_head)
+        s->lru_head = e;
+}
+
 static void ce_remove(cof_seg *s, seg_ce *e)
 {
     seg_ce **pp = &s->bucket[ce_hash(e->key1, e->key2)];
@@ -1157,6 +1172,7 @@ cof_status cof_seg_lookup(cof_seg *s, cof_field f, const uint8_t token[COF_TOKEN
             b = mid;
     }
     unpin(pg);
+    lru_back(s, pg);
     return COF_OK;
 }
 
@@ -1342,31 +1358,48 @@ static void fill_record(const cof_seg *s, const seg_pins *p, uint32_t b, uint32_
  * same bounded LRU; the blocks decoded to make them are freed after use rather than
  * cached, so they cannot push the rows out. Sealed plaintext is tagged with the key's fingerprint, served only
  * to the same key and wiped on eviction, like sealed blocks. */
-typedef struct {
-    int64_t time_us;
-    uint64_t size;
-    int32_t delay_ms, delays_ms[4];
-    uint32_t nrcpt, cmask, smask;
-    uint16_t relay_port;
-    uint8_t status, direction;
-} row_fixed;
+/* Row entry bytes: u32 cmask | u32 smask | u8 status | u8 direction | varints: time -
+ * segment min, size, zigzag delay, 4 zigzag delays, nrcpt, port, one dictionary id per
+ * cmask bit | per smask bit: varint length, bytes. About 250 bytes for a typical row. */
+static size_t put_varint(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)v;
+    return n;
+}
 
 static void row_put(cof_seg *s, const seg_pins *p, uint32_t i, uint32_t row, const cof_record *r,
                     int has_key, const uint8_t fp[16])
 {
-    row_fixed fx;
-    memset(&fx, 0, sizeof fx);
-    size_t len = sizeof fx;
-    for (int f = 0; f < COF_NFIELDS; f++) {
+    uint8_t fixed[10 + 10 * 9 + 5 * COF_NFIELDS], *o = fixed + 8;
+    uint32_t cmask = 0, smask = 0;
+    size_t len;
+    *o++ = r->status;
+    *o++ = r->direction;
+    o += put_varint(o, (uint64_t)(r->time_us - s->min_time));
+    o += put_varint(o, r->size);
+    o += put_varint(o, cof_zigzag(r->delay_ms));
+    for (int k = 0; k < 4; k++)
+        o += put_varint(o, cof_zigzag(r->delays_ms[k]));
+    o += put_varint(o, r->nrcpt);
+    o += put_varint(o, r->relay_port);
+    for (int f = 0; f < COF_NFIELDS; f++)
         if (p->clear[f] && ((const uint32_t *)p->clear[f]->a)[i]) {
-            fx.cmask |= 1u << f;
-            len += 4;
+            cmask |= 1u << f;
+            o += put_varint(o, ((const uint32_t *)p->clear[f]->a)[i]);
         }
+    cof_set_le32(fixed, cmask);
+    len = (size_t)(o - fixed);
+    for (int f = 0; f < COF_NFIELDS; f++)
         if (r->sealed[f].n) {
-            fx.smask |= 1u << f;
-            len += 2 + r->sealed[f].n;
+            smask |= 1u << f;
+            len += 2 + r->sealed[f].n; /* n <= COF_MAX_FIELD < 2^14: two varint bytes */
         }
-    }
+    cof_set_le32(fixed + 4, smask);
     seg_ce *e = ce_find(s, KEY_ROW, row);
     if (e) {
         if (e->pins)
@@ -1379,31 +1412,18 @@ static void row_put(cof_seg *s, const seg_pins *p, uint32_t i, uint32_t row, con
     e->key2 = row;
     e->raw = (uint8_t *)(e + 1);
     e->raw_inline = 1;
-    fx.time_us = r->time_us;
-    fx.size = r->size;
-    fx.delay_ms = r->delay_ms;
-    memcpy(fx.delays_ms, r->delays_ms, sizeof fx.delays_ms);
-    fx.nrcpt = r->nrcpt;
-    fx.relay_port = r->relay_port;
-    fx.status = r->status;
-    fx.direction = r->direction;
-    uint8_t *o = e->raw;
-    memcpy(o, &fx, sizeof fx);
-    o += sizeof fx;
+    memcpy(e->raw, fixed, (size_t)(o - fixed));
+    uint8_t *w = e->raw + (o - fixed);
     for (int f = 0; f < COF_NFIELDS; f++)
-        if (fx.cmask >> f & 1) {
-            memcpy(o, (const uint32_t *)p->clear[f]->a + i, 4);
-            o += 4;
-        }
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (fx.smask >> f & 1) {
-            uint16_t l = (uint16_t)r->sealed[f].n; /* <= COF_MAX_FIELD */
-            memcpy(o, &l, 2);
-            memcpy(o + 2, r->sealed[f].p, l);
-            o += 2 + l;
+        if (smask >> f & 1) {
+            size_t l = r->sealed[f].n;
+            w[0] = (uint8_t)(l | 0x80);
+            w[1] = (uint8_t)(l >> 7);
+            memcpy(w + 2, r->sealed[f].p, l);
+            w += 2 + l;
         }
     e->raw_n = len;
-    e->has_fp = has_key;
+    e->has_fp = (uint8_t)has_key;
     if (has_key)
         memcpy(e->fp, fp, 16);
     e->bytes = sizeof *e + len;
@@ -1419,34 +1439,36 @@ static seg_ce *row_find(cof_seg *s, uint32_t row, int has_key, const uint8_t fp[
     return e;
 }
 
+/* Entries are our own writing (row_put), so the reads cannot fail. */
 static void row_get(const cof_seg *s, const seg_ce *e, cof_record *r)
 {
-    row_fixed fx;
-    const uint8_t *p = e->raw;
-    memcpy(&fx, p, sizeof fx);
-    p += sizeof fx;
+    cof_colrd rd = cof_colrd_make(e->raw, e->raw_n);
+    uint32_t cmask = cof_le32(e->raw), smask = cof_le32(e->raw + 4);
+    uint64_t v[9] = { 0 };
+    rd.p += 8;
     cof_record_init(r);
-    r->time_us = fx.time_us;
-    r->size = fx.size;
-    r->delay_ms = fx.delay_ms;
-    memcpy(r->delays_ms, fx.delays_ms, sizeof r->delays_ms);
-    r->nrcpt = fx.nrcpt;
-    r->relay_port = fx.relay_port;
-    r->status = fx.status;
-    r->direction = fx.direction;
+    (void)(cof_colrd_u8(&rd, &r->status) && cof_colrd_u8(&rd, &r->direction));
+    for (int k = 0; k < 9; k++)
+        (void)cof_colrd_varint(&rd, &v[k]);
+    r->time_us = s->min_time + (int64_t)v[0];
+    r->size = v[1];
+    r->delay_ms = (int32_t)cof_unzigzag(v[2]);
+    for (int k = 0; k < 4; k++)
+        r->delays_ms[k] = (int32_t)cof_unzigzag(v[3 + k]);
+    r->nrcpt = (uint32_t)v[7];
+    r->relay_port = (uint16_t)v[8];
     for (int f = 0; f < COF_NFIELDS; f++)
-        if (fx.cmask >> f & 1) {
-            uint32_t id;
-            memcpy(&id, p, 4);
-            p += 4;
+        if (cmask >> f & 1) {
+            uint64_t id = 0;
+            (void)cof_colrd_varint(&rd, &id);
             r->clear[f] = s->dict[f][id];
         }
     for (int f = 0; f < COF_NFIELDS; f++)
-        if (fx.smask >> f & 1) {
-            uint16_t l;
-            memcpy(&l, p, 2);
-            r->sealed[f] = cof_str_make((const char *)p + 2, l);
-            p += 2 + l;
+        if (smask >> f & 1) {
+            uint64_t l = 0;
+            const uint8_t *b = NULL;
+            (void)(cof_colrd_varint(&rd, &l) && cof_colrd_bytes(&rd, (size_t)l, &b));
+            r->sealed[f] = cof_str_make((const char *)b, (size_t)l);
         }
 }
 
