@@ -10,7 +10,7 @@ total=$(wc -l < "$T/all.log")
 p1=$((total / 4)); p2=$((total / 2)); p3=$((3 * total / 4))
 sed -n "1,${p1}p" "$T/all.log" > "$T/live.log"
 cof init >/dev/null
-cof ingest --follow "$T/live.log" 2>"$T/f1.err" &
+"$COFFER" --data-dir "$DATA" --key-file "$KEY" ingest --follow "$T/live.log" 2>"$T/f1.err" &
 pid=$!
 sleep 1
 sed -n "$((p1 + 1)),${p2}p" "$T/all.log" >> "$T/live.log"
@@ -28,7 +28,7 @@ check "follow: events were stored while tailing" test "$n1" -gt 0
 cp "$T/live.log" "$T/live.log.2"
 sed -n "$((p3 + 1)),${total}p" "$T/all.log" > "$T/live.log"
 cof ingest "$T/live.log.1" "$T/live.log.2" 2>/dev/null   # the rotated files, again: no duplicates
-cof ingest --follow "$T/live.log" 2>"$T/f2.err" &
+"$COFFER" --data-dir "$DATA" --key-file "$KEY" ingest --follow "$T/live.log" 2>"$T/f2.err" &
 pid=$!
 sleep 1.5
 kill -TERM "$pid"; wait "$pid"

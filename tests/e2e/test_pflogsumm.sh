@@ -6,7 +6,9 @@ command -v pflogsumm >/dev/null || { bad "pflogsumm is not installed (scripts/de
 "$GEN" --events 20000 --seed 21 --truth "$T/truth.tsv" --out "$T/mail.log" 2>/dev/null
 cof init >/dev/null
 cof ingest "$T/mail.log" 2>/dev/null
-pflogsumm --detail 0 --no_no_msg_size "$T/mail.log" > "$T/pfl.txt" 2>/dev/null
+# The log has two Postfix instances, "postfix" and "postfix-out". pflogsumm always
+# reads "postfix" lines plus those of --syslog-name, so one run covers both.
+pflogsumm --detail 0 --no_no_msg_size --syslog-name=postfix-out "$T/mail.log" > "$T/pfl.txt" 2>/dev/null
 grand() { awk -v k="$1" '$2==k {print $1; exit}' "$T/pfl.txt"; }
 delivered=$(grand delivered); bounced=$(grand bounced); rejected=$(grand rejected)
 deferrals=$(awk '$2=="deferred" {gsub(/[()]/,""); print $3; exit}' "$T/pfl.txt")
