@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-10000000}
 OUT=${OUT:-bench/out}
 scripts/deps.sh bench
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCOF_TESTS=OFF >/dev/null
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOF_TESTS=OFF >/dev/null
 cmake --build build-bench -j 2 >/dev/null
 B=build-bench
 rm -rf "$OUT"; mkdir -p "$OUT"

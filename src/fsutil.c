@@ -104,7 +104,7 @@ cof_status cof_fs_fsync(int fd, const char *path)
 
 cof_status cof_fs_fsync_dir(const char *dir)
 {
-    int fd;
+    int fd = -1;
     cof_status st = cof_fs_open(dir, O_RDONLY | O_DIRECTORY, 0, &fd);
     if (st)
         return st;
@@ -212,7 +212,7 @@ cof_status cof_fs_read_file(const char *path, size_t max, uint8_t **buf, size_t 
     struct stat sb;
     uint8_t *b = NULL;
     size_t got = 0, size;
-    int fd;
+    int fd = -1;
     cof_status st = cof_fs_open(path, O_RDONLY | O_NONBLOCK, 0, &fd);
     if (st)
         return st;

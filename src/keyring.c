@@ -540,7 +540,7 @@ static cof_status load_master(const char *key_file, const char *data_dir, uint8_
 {
     struct stat sb;
     size_t got = 0;
-    int fd;
+    int fd = -1;
     cof_status st = outside_data_dir(key_file, data_dir);
     if (st)
         return st;
@@ -574,7 +574,7 @@ out:
 /* Create path (O_EXCL, 0600) holding m; fsync it and its directory. */
 static cof_status write_key_file(const char *path, const uint8_t *m)
 {
-    int fd;
+    int fd = -1;
     cof_status st = cof_fs_open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600, &fd);
     if (st)
         return st;

@@ -322,7 +322,7 @@ cof_status cof_reader_open(const char *path, const cof_reader_opts *o, cof_reade
         return COF_ERR(COF_BADINPUT, "reader: empty path");
     if (strcmp(path, "-") == 0)
         return open_common(STDIN_FILENO, 0, "(stdin)", NULL, o, out);
-    int fd;
+    int fd = -1;
     do
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     while (fd < 0 && errno == EINTR);
@@ -491,7 +491,7 @@ static cof_status restart(cof_reader *r)
 /* Open the file the path now names; COF_AGAIN if it vanished in the meantime. */
 static cof_status switch_file(cof_reader *r)
 {
-    int fd;
+    int fd = -1;
     do
         fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     while (fd < 0 && errno == EINTR);

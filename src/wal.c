@@ -27,7 +27,7 @@ struct cof_wal {
     char dir[4096];
     uint8_t *key; /* sodium_malloc'd */
     cof_fsync_mode mode;
-    int fd;
+    int fd = -1;
     uint64_t seq;      /* active file */
     uint64_t off;      /* append offset in the active file */
     uint64_t torn;     /* bytes dropped from a torn tail at open */
@@ -203,7 +203,7 @@ static cof_status start_file(cof_wal *w, uint64_t seq)
 {
     char path[4200];
     wal_path(path, sizeof path, w->dir, seq);
-    int fd;
+    int fd = -1;
     cof_status st = cof_fs_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600, &fd);
     if (st)
         return st;
