@@ -345,6 +345,28 @@ int cof_colenc_ints_dec(cof_colrd *r, size_t n, uint64_t *out, uint64_t *scratch
     return 1;
 }
 
+static inline __attribute__((always_inline)) size_t unpack8_fast(const uint8_t *p, size_t avail,
+                                                                 size_t n, unsigned w,
+                                                                 uint8_t *out)
+{
+    const uint64_t mask = (1ull << w) - 1;
+    size_t lim = avail >= 8 ? (avail - 8) * 8 / w + 1 : 0;
+    if (lim > n)
+        lim = n;
+    for (size_t i = 0; i < lim; i++) {
+        size_t bit = i * w;
+        uint64_t x;
+        memcpy(&x, p + (bit >> 3), 8);
+        out[i] = (uint8_t)((x >> (bit & 7)) & mask);
+    }
+    return lim;
+}
+
+#define UNPACK8_CASE(W)                                                                    \
+    case W:                                                                                \
+        i = unpack8_fast(p, avail, n, W, out);                                             \
+        break;
+
 int cof_colenc_unpack8(const uint8_t *p, size_t avail, size_t n, unsigned w, uint8_t *out)
 {
     if (w > 8 || cof_colenc_packed_len(n, w) > avail)
@@ -357,14 +379,13 @@ int cof_colenc_unpack8(const uint8_t *p, size_t avail, size_t n, unsigned w, uin
         memcpy(out, p, n);
         return 1;
     }
-    const uint64_t mask = (1ull << w) - 1;
-    size_t i = 0, bit = 0;
-    for (; i < n && (bit >> 3) + 8 <= avail; i++, bit += w) {
-        uint64_t x;
-        memcpy(&x, p + (bit >> 3), 8);
-        out[i] = (uint8_t)((x >> (bit & 7)) & mask);
+    size_t i = 0;
+    switch (w) {
+        UNPACK8_CASE(1) UNPACK8_CASE(2) UNPACK8_CASE(3) UNPACK8_CASE(4) UNPACK8_CASE(5)
+        UNPACK8_CASE(6) UNPACK8_CASE(7)
     }
-    for (; i < n; i++, bit += w) {
+    const uint64_t mask = (1ull << w) - 1;
+    for (size_t bit = i * w; i < n; i++, bit += w) {
         uint64_t x = 0;
         size_t byte = bit >> 3;
         for (size_t k = 0; k < 2 && byte + k < avail; k++)

@@ -696,6 +696,12 @@ static void test_colenc(void **state)
         assert_int_equal(b.n, cof_colenc_packed_len(n, w));
         assert_true(cof_colenc_unpack(b.p, b.n, n, w, o32));
         assert_memory_equal(o32, v32, n * sizeof *v32);
+        if (w <= 8) {
+            static uint8_t o8[N];
+            assert_true(cof_colenc_unpack8(b.p, b.n, n, w, o8));
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(o8[i], v32[i]);
+        }
         cof_colbuf_reset(&b);
         cof_colenc_pack64(&b, v, n, bits);
         assert_true(cof_colenc_unpack64(b.p, b.n, n, bits, out));
