@@ -27,7 +27,7 @@ struct cof_wal {
     char dir[4096];
     uint8_t *key; /* sodium_malloc'd */
     cof_fsync_mode mode;
-    int fd = -1;
+    int fd;
     uint64_t seq;      /* active file */
     uint64_t off;      /* append offset in the active file */
     uint64_t torn;     /* bytes dropped from a torn tail at open */
