@@ -235,14 +235,19 @@ static cof_status dec_time(cof_seg *s, uint32_t b, const uint8_t *p, size_t len,
     size_t pl = cof_colenc_packed_len(n - 1, w);
     out[0] = (int64_t)first;
     if (w <= 32) {
-        uint32_t *d = s->sc_ix;
+        /* one bound for the whole block, then an unchecked prefix sum: every step is
+         * >= 0 and at most UINT64_MAX / BR, so the sum cannot wrap and ends at span
+         * only if every time stayed inside the block's range */
+        uint32_t *d = s->sc_ix, mx = 0;
         if (!cof_colenc_unpack(pk, pl, n - 1, w, d))
             return SEG_BAD(s, "time block length");
+        for (uint32_t i = 0; i + 1 < n; i++)
+            mx = d[i] > mx ? d[i] : mx;
+        if (__builtin_add_overflow((uint64_t)mx, dmin, &step) ||
+            __builtin_mul_overflow(step, scale, &step) || step > UINT64_MAX / BR)
+            return SEG_BAD(s, "time outside block range");
         for (uint32_t i = 1; i < n; i++) {
-            if (__builtin_add_overflow((uint64_t)d[i - 1], dmin, &step) ||
-                __builtin_mul_overflow(step, scale, &step) || step > span - acc)
-                return SEG_BAD(s, "time outside block range");
-            acc += step;
+            acc += ((uint64_t)d[i - 1] + dmin) * scale;
             out[i] = (int64_t)(first + acc);
         }
     } else {
