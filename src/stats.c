@@ -130,6 +130,21 @@ static int32_t hist_value(uint32_t b)
     return mid > INT32_MAX ? INT32_MAX : (int32_t)mid;
 }
 
+/* Word-wise mix of a group key (hot path: once per row whose group changes). */
+static uint64_t hash_key(const gkey *k)
+{
+    uint64_t h = (uint64_t)k->bucket * 0x9E3779B97F4A7C15ull;
+    h ^= ((uint64_t)k->rcpt << 32 | k->relay) * 0xC2B2AE3D27D4EB4Full;
+    h ^= ((uint64_t)k->tenant << 16 | (uint64_t)k->status << 8 | k->dsn) * 0x165667B19E3779F9ull;
+    return h ^ (h >> 31);
+}
+
+static int key_eq(const gkey *a, const gkey *b)
+{
+    return a->bucket == b->bucket && a->rcpt == b->rcpt && a->relay == b->relay &&
+           a->tenant == b->tenant && a->status == b->status && a->dsn == b->dsn;
+}
+
 static cof_status group_for(sctx *x, const gkey *k, group **out)
 {
     if (x->ng * 2 >= x->gtcap) {
@@ -138,7 +153,7 @@ static cof_status group_for(sctx *x, const gkey *k, group **out)
         if (!nt)
             return COF_ERR(COF_NOMEM, "out of memory");
         for (size_t i = 0; i < x->ng; i++) {
-            size_t h = hash_bytes(&x->g[i].k, sizeof(gkey)) & (ncap - 1);
+            size_t h = hash_key(&x->g[i].k) & (ncap - 1);
             while (nt[h])
                 h = (h + 1) & (ncap - 1);
             nt[h] = (uint32_t)i + 1;
@@ -147,10 +162,10 @@ static cof_status group_for(sctx *x, const gkey *k, group **out)
         x->gtab = nt;
         x->gtcap = ncap;
     }
-    size_t h = hash_bytes(k, sizeof *k) & (x->gtcap - 1);
+    size_t h = hash_key(k) & (x->gtcap - 1);
     while (x->gtab[h]) {
         group *g = &x->g[x->gtab[h] - 1];
-        if (memcmp(&g->k, k, sizeof *k) == 0) {
+        if (key_eq(&g->k, k)) {
             *out = g;
             return COF_OK;
         }
@@ -245,7 +260,7 @@ static cof_status on_block(void *ctx, const cof_seg_block *b)
         if (ds)
             k.dsn = (uint8_t)x->map[2][ds[i]];
         group *g = NULL;
-        if (last && memcmp(&k, &lastk, sizeof k) == 0) {
+        if (last && key_eq(&k, &lastk)) {
             g = last;
         } else {
             if ((st = group_for(x, &k, &g)))
