@@ -94,7 +94,8 @@ cof_status cof_seg_get_notokens(cof_seg *s, const uint8_t *key, const uint32_t *
 
 /* A decoded block of clear columns, for aggregation. Arrays hold nrows entries.
  * clear_id[f] is non-NULL for each field requested in field_mask; the id indexes
- * the segment-wide dictionary dict[f] (dict_n[f] entries; id 0 is "absent"). */
+ * the segment-wide dictionary dict[f]: ids run from 0 to dict_n[f] inclusive, and
+ * dict[f][0] is the empty string ("absent"). */
 typedef struct {
     uint32_t first_row;
     uint32_t nrows;

@@ -193,10 +193,11 @@ static cof_status group_for(sctx *x, const gkey *k, group **out)
 }
 
 /* Map a segment dictionary to global ids (or DSN classes), once per segment. */
-static cof_status map_dict(sctx *x, int which, const cof_str *dict, uint32_t n)
+static cof_status map_dict(sctx *x, int which, const cof_str *dict, uint32_t dict_n)
 {
     if (x->map_dict[which] == dict)
         return COF_OK;
+    uint32_t n = dict_n + 1; /* ids run 0..dict_n; 0 is "absent" */
     if (n > x->map_cap[which]) {
         uint32_t *m = realloc(x->map[which], n * sizeof *m);
         if (!m)
