@@ -66,7 +66,7 @@ cof_status cof_time_parse(cof_str s, int64_t now_us, int64_t *out)
     size_t i = 10;
     int64_t frac = 0, off_s = 0;
     if (i < s.n && (s.p[i] == 'T' || s.p[i] == ' ')) {
-        if (!digits(s, i + 1, 2, &h) || i + 3 >= s.n + 1 || s.p[i + 3] != ':' ||
+        if (!digits(s, i + 1, 2, &h) || i + 3 >= s.n || s.p[i + 3] != ':' ||
             !digits(s, i + 4, 2, &mi))
             goto bad;
         i += 6;

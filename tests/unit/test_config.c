@@ -11,6 +11,7 @@
 #include "config.h"
 #include "policy.h"
 #include "seal.h"
+#include "timefmt.h"
 
 static cof_status set(cof_config *c, const char *k, const char *v)
 {
@@ -187,6 +188,26 @@ static void test_record_codec(void **state)
     cof_buf_free(&b);
 }
 
+static void test_time_parse(void **state)
+{
+    (void)state;
+    int64_t t;
+    /* fuzzer find: a stamp cut after the hour read one byte past the end */
+    static const char cut[13] = { '2', '0', '2', '6', '-', '1', '1', '-', '2', '3', 'T', '1', '5' };
+    assert_int_equal(cof_time_parse(cof_str_make(cut, sizeof cut), 0, &t), COF_BADINPUT);
+    assert_int_equal(cof_time_parse(cof_str_c("2026-11-23T14:02:03.5+01:00"), 0, &t), COF_OK);
+    assert_true(t == (1795442523LL - 3600) * 1000000 + 500000);
+    assert_int_equal(cof_time_parse(cof_str_c("2026-11-23"), 0, &t), COF_OK);
+    assert_int_equal(cof_time_parse(cof_str_c("2h"), 10000000000LL, &t), COF_OK);
+    assert_true(t == 10000000000LL - 7200000000LL);
+    assert_int_equal(cof_time_parse(cof_str_c("2026-13-01"), 0, &t), COF_BADINPUT);
+    assert_int_equal(cof_time_parse(cof_str_c("2026-11-23T14:02:03+01"), 0, &t), COF_BADINPUT);
+    int64_t d;
+    assert_int_equal(cof_duration_parse(cof_str_c("15m"), &d), COF_OK);
+    assert_true(d == 900000000LL);
+    assert_int_equal(cof_duration_parse(cof_str_c("0h"), &d), COF_BADINPUT);
+}
+
 int main(void)
 {
     assert_int_equal(cof_seal_init(), COF_OK);
@@ -194,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_unknown_and_bad),
         cmocka_unit_test(test_load_file),    cmocka_unit_test(test_tenant_rules),
         cmocka_unit_test(test_policy_apply), cmocka_unit_test(test_record_codec),
+        cmocka_unit_test(test_time_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
