@@ -33,7 +33,7 @@ fuzz_one() { # name
   corpus=$(mktemp -d)
   [ -d "fuzz/corpus/${f#fuzz_}" ] && cp -r "fuzz/corpus/${f#fuzz_}/." "$corpus/"
   if ! build-fuzz/"$f" -max_total_time="$FUZZ_SECONDS" -max_len=16384 -timeout=10 \
-       -rss_limit_mb=2048 -print_final_stats=0 "$corpus" >"build-fuzz/$f.log" 2>&1; then
+       -rss_limit_mb=2048 -print_final_stats=0 -artifact_prefix=build-fuzz/$f- "$corpus" >"build-fuzz/$f.log" 2>&1; then
     tail -40 "build-fuzz/$f.log"; rm -rf "$corpus"; return 1
   fi
   grep -E "^#[0-9]+ *DONE" "build-fuzz/$f.log" | tail -1
