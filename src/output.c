@@ -12,7 +12,9 @@ const char *cof_output_value(const cof_record *r, cof_field f, int masked, char 
         snprintf(buf, cap, "%.*s", (int)sv.n, sv.p);
         return buf;
     }
-    if (sv.n || (r->token_mask & (1u << f))) {
+    /* A personal field without its unsealed value shows only what the clear column
+     * allows: "***@domain" or a network prefix (unless the policy keeps it whole). */
+    if (sv.n || (cof_field_is_personal(f) && cv.n && !memchr(cv.p, '@', cv.n))) {
         cof_query_mask(f, sv, cv, buf, cap);
         return buf;
     }

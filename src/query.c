@@ -137,7 +137,7 @@ static cof_status trail_seg(void *ctx, const cof_seg_info *info, cof_seg *seg)
         else if (st)
             return st;
     }
-    return cof_seg_get(seg, key, t->rows, n, trail_row, t);
+    return cof_seg_get_notokens(seg, key, t->rows, n, trail_row, t);
 }
 
 static int str_cmp(cof_str a, cof_str b)

@@ -252,7 +252,7 @@ static cof_status on_block(void *ctx, const cof_seg_block *b)
             continue;
         if (x->bucket_us)
             k.bucket = x->origin + (t - x->origin) / x->bucket_us * x->bucket_us;
-        if (x->by & COF_BY_STATUS)
+        if (b->status)
             k.status = b->status[i];
         if (rc)
             k.rcpt = x->map[0][rc[i]];
@@ -300,7 +300,9 @@ static cof_status on_seg(void *ctx, const cof_seg_info *info, cof_seg *seg)
     }
     for (int i = 0; i < 3; i++)
         x->map_dict[i] = NULL;
-    return cof_seg_scan(seg, mask, x->since, x->until, on_block, x);
+    /* time is always decoded; status only when grouped by it; delay for percentiles */
+    uint32_t num = COF_SCAN_DELAY | ((x->by & COF_BY_STATUS) ? COF_SCAN_STATUS : 0);
+    return cof_seg_scan2(seg, mask, num, x->since, x->until, on_block, x);
 }
 
 static int32_t percentile(const uint32_t *h, uint64_t n, double p)
