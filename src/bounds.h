@@ -41,7 +41,7 @@
 /* Events buffered in memory (memtable) before a segment flush, and its byte cap;
  * together with COF_MAX_OPEN_MESSAGES this keeps ingest under 256 MiB. */
 #define COF_MEMTABLE_ROWS 262144
-#define COF_MEMTABLE_BYTES (96u << 20)
+#define COF_MEMTABLE_BYTES (64u << 20)
 
 /* Segment files: rows per block, rows per segment, and the largest decompressed
  * block accepted from disk (cap before allocating). */

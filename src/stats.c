@@ -47,7 +47,15 @@ typedef struct {
     uint32_t map_cap[3];
     uint32_t tenant_gid;
     uint64_t scanned, total;
+    /* Dense per-segment table: group of (status, dsn class, rcpt id, relay id), indexed
+     * directly by the segment's dictionary ids, so the per-row work is array loads
+     * instead of a hash probe. Entries are group indexes + 1 (0: not yet looked up). */
+    uint32_t *dense;
+    size_t dense_n, dense_cap;
+    uint32_t d_rc, d_rl; /* dimensions (dict_n + 1, or 1 when not grouped) */
 } sctx;
+
+#define DENSE_MAX (1u << 22) /* entries per segment table; larger falls back to hashing */
 
 static uint64_t hash_bytes(const void *p, size_t n)
 {
@@ -239,6 +247,66 @@ static cof_status on_block(void *ctx, const cof_seg_block *b)
             return st;
         ds = b->clear_id[COF_F_DSN];
     }
+    if (!x->bucket_us) {
+        uint32_t d_rc = rc ? b->dict_n[COF_F_RECIPIENT] + 1 : 1;
+        uint32_t d_rl = rl ? b->dict_n[COF_F_RELAY_HOST] + 1 : 1;
+        uint64_t need = (uint64_t)COF_NSTATUS * 6 * d_rc * d_rl;
+        if (need <= DENSE_MAX) {
+            if (x->dense_n != need || x->d_rc != d_rc || x->d_rl != d_rl) {
+                /* a new segment (on_seg resets dense_n): size and clear the table */
+                if (need > x->dense_cap) {
+                    uint32_t *nd = realloc(x->dense, need * sizeof *nd);
+                    if (!nd)
+                        return COF_ERR(COF_NOMEM, "out of memory");
+                    x->dense = nd;
+                    x->dense_cap = need;
+                }
+                memset(x->dense, 0, need * sizeof *x->dense);
+                x->dense_n = need;
+                x->d_rc = d_rc;
+                x->d_rl = d_rl;
+            }
+            for (uint32_t i = 0; i < b->nrows; i++) {
+                int64_t t = b->time_us[i];
+                x->scanned++;
+                if (t < x->since || t >= x->until)
+                    continue;
+                uint32_t st_ = b->status ? b->status[i] : 0;
+                uint32_t dc = ds ? x->map[2][ds[i]] : 0;
+                uint32_t ri = rc ? rc[i] : 0, li = rl ? rl[i] : 0;
+                if (st_ >= COF_NSTATUS || dc > 5 || ri >= d_rc || li >= d_rl)
+                    return COF_ERR(COF_CORRUPT, "segment block with an id out of range");
+                size_t idx = (((size_t)st_ * 6 + dc) * d_rc + ri) * d_rl + li;
+                uint32_t gi = x->dense[idx];
+                group *g;
+                if (!gi) {
+                    gkey k;
+                    memset(&k, 0, sizeof k);
+                    k.bucket = INT64_MIN;
+                    k.tenant = x->tenant_gid;
+                    k.status = (uint8_t)st_;
+                    k.dsn = (uint8_t)dc;
+                    k.rcpt = rc ? x->map[0][ri] : 0;
+                    k.relay = rl ? x->map[1][li] : 0;
+                    if ((st = group_for(x, &k, &g)))
+                        return st;
+                    x->dense[idx] = (uint32_t)(g - x->g) + 1;
+                } else {
+                    g = &x->g[gi - 1];
+                }
+                g->count++;
+                x->total++;
+                int32_t d = b->delay_ms ? b->delay_ms[i] : -1;
+                if (d >= 0) {
+                    if (!g->hist && !(g->hist = calloc(HIST, sizeof *g->hist)))
+                        return COF_ERR(COF_NOMEM, "out of memory");
+                    g->hist[hist_bucket(d)]++;
+                    g->delay_n++;
+                }
+            }
+            return COF_OK;
+        }
+    }
     gkey k;
     memset(&k, 0, sizeof k);
     k.bucket = INT64_MIN;
@@ -300,6 +368,7 @@ static cof_status on_seg(void *ctx, const cof_seg_info *info, cof_seg *seg)
     }
     for (int i = 0; i < 3; i++)
         x->map_dict[i] = NULL;
+    x->dense_n = 0; /* the dense table is per segment (its dictionaries) */
     /* time is always decoded; status only when grouped by it; delay for percentiles */
     uint32_t num = COF_SCAN_DELAY | ((x->by & COF_BY_STATUS) ? COF_SCAN_STATUS : 0);
     return cof_seg_scan2(seg, mask, num, x->since, x->until, on_block, x);
@@ -385,6 +454,7 @@ cof_status cof_query_stats(cof_store *s, uint32_t by, int64_t bucket_us, int64_t
         free(x.g[i].hist);
     free(x.g);
     free(x.gtab);
+    free(x.dense);
     for (int i = 0; i < 3; i++)
         free(x.map[i]);
     stats_mem *m = calloc(1, sizeof *m);

@@ -32,8 +32,8 @@
 
 #define MANIFEST_MAGIC "COFMAN1\0"
 #define MAX_CKPT 64
-#define MERGE_SMALL 131072u /* segments below this many rows are merge candidates */
-#define MERGE_MAX 524288u   /* rows in one merged segment */
+#define MERGE_SMALL 65536u /* segments below this many rows are merge candidates */
+#define MERGE_MAX 262144u   /* rows in one merged segment: bounds the merge writer's memory */
 #define MERGE_MIN_INPUTS 4
 
 typedef struct {
