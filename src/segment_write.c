@@ -45,16 +45,10 @@ typedef struct {
     int32_t delays_ms[4];
     uint32_t nrcpt;
     uint32_t seq;
+    uint32_t tok_rel; /* tokens start at var_off + tok_rel */
     uint16_t relay_port;
     uint8_t direction, status;
 } segw_row;
-
-/* A row's variable part, parsed back from w->var. */
-typedef struct {
-    uint32_t clear_id[COF_NFIELDS];
-    cof_str sealed[COF_NFIELDS];
-    const uint8_t *token[COF_NFIELDS];
-} segw_view;
 
 /* Interning table: string -> id (1-based), strings kept in one buffer. */
 typedef struct {
@@ -271,6 +265,7 @@ cof_status cof_segw_add(cof_segw *w, const cof_record *r)
             cof_colbuf_u32(&w->var, (uint32_t)r->sealed[f].n);
             cof_colbuf_put(&w->var, r->sealed[f].p, r->sealed[f].n);
         }
+    row->tok_rel = (uint32_t)(w->var.n - row->var_off);
     for (int f = 0; f < COF_NFIELDS; f++)
         if (tmask >> f & 1)
             cof_colbuf_put(&w->var, r->token[f], COF_TOKEN_LEN);
@@ -285,28 +280,37 @@ cof_status cof_segw_add(cof_segw *w, const cof_record *r)
     return COF_OK;
 }
 
-static void row_view(const cof_segw *w, const segw_row *row, segw_view *v)
+/* A row's variable part, one field at a time (no full decode): clear id (0: absent). */
+static uint32_t row_clear_id(const cof_segw *w, const segw_row *row, int f)
 {
     const uint8_t *p = w->var.p + row->var_off;
-    uint32_t cmask = cof_le32(p), smask = cof_le32(p + 4), tmask = cof_le32(p + 8);
-    p += 12;
-    memset(v, 0, sizeof *v);
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (cmask >> f & 1) {
-            v->clear_id[f] = cof_le32(p);
-            p += 4;
-        }
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (smask >> f & 1) {
-            uint32_t n = cof_le32(p);
-            v->sealed[f] = cof_str_make((const char *)p + 4, n);
-            p += 4 + n;
-        }
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (tmask >> f & 1) {
-            v->token[f] = p;
-            p += COF_TOKEN_LEN;
-        }
+    uint32_t cmask = cof_le32(p);
+    if (!(cmask >> f & 1))
+        return 0;
+    return cof_le32(p + 12 + 4 * (size_t)__builtin_popcount(cmask & ((1u << f) - 1)));
+}
+
+/* Sealed value of field f (n == 0: absent). */
+static cof_str row_sealed(const cof_segw *w, const segw_row *row, int f)
+{
+    const uint8_t *p = w->var.p + row->var_off;
+    uint32_t cmask = cof_le32(p), smask = cof_le32(p + 4);
+    if (!(smask >> f & 1))
+        return cof_str_make(NULL, 0);
+    p += 12 + 4 * (size_t)__builtin_popcount(cmask);
+    for (uint32_t m = smask & ((1u << f) - 1); m; m &= m - 1)
+        p += 4 + cof_le32(p);
+    return cof_str_make((const char *)p + 4, cof_le32(p));
+}
+
+/* Token of field f, or NULL. */
+static const uint8_t *row_token(const cof_segw *w, const segw_row *row, int f)
+{
+    const uint8_t *p = w->var.p + row->var_off;
+    uint32_t tmask = cof_le32(p + 8);
+    if (!(tmask >> f & 1))
+        return NULL;
+    return p + row->tok_rel + COF_TOKEN_LEN * (size_t)__builtin_popcount(tmask & ((1u << f) - 1));
 }
 
 /* ---- output ---- */
@@ -387,15 +391,86 @@ static void meta_frame(cof_colbuf *m, const seg_frame *fr)
     cof_colbuf_u32(m, fr->crc);
 }
 
-static const segw_row *row_at(const cof_segw *w, size_t i) { return &w->rows[w->order[i]]; }
+/* Row i in written order: do_finish permutes w->rows into that order after sorting, so
+ * the column passes read rows sequentially. */
+static const segw_row *row_at(const cof_segw *w, size_t i) { return &w->rows[i]; }
 
-static int cmp_rows(const void *a, const void *b, void *ctx)
+/* Column passes read each row's variable part in row order; the parts lie in insertion
+ * order in w->var, so fetch a few rows ahead. */
+#define SEGW_PREFETCH 16
+static void prefetch_var(const cof_segw *w, size_t i)
 {
-    const segw_row *rows = ctx;
-    const segw_row *x = &rows[*(const uint32_t *)a], *y = &rows[*(const uint32_t *)b];
-    if (x->time_us != y->time_us)
-        return x->time_us < y->time_us ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (i < w->nrows)
+        __builtin_prefetch(w->var.p + w->rows[i].var_off);
+}
+
+/* Apply the sort permutation to w->rows in place (order[i]: the row that goes to i);
+ * order is consumed. */
+static void permute_rows(cof_segw *w)
+{
+    uint32_t *ord = w->order;
+    for (size_t i = 0; i < w->nrows; i++) {
+        if (ord[i] == i)
+            continue;
+        segw_row tmp = w->rows[i];
+        size_t j = i;
+        while (ord[j] != i) {
+            size_t k = ord[j];
+            w->rows[j] = w->rows[k];
+            ord[j] = (uint32_t)j;
+            j = k;
+        }
+        w->rows[j] = tmp;
+        ord[j] = (uint32_t)j;
+    }
+}
+
+/* w->order = row indices in (time_us, seq) order. Keys (time - tmin) << 24 | index
+ * (times span under a day, 2^37 us; indexes are below COF_SEG_MAX_ROWS = 2^24) are
+ * made in index order and radix sorted stably on their time bytes only, so equal times
+ * keep insertion order. */
+_Static_assert(COF_SEG_MAX_ROWS <= (1u << 24), "row index fits the low 24 key bits");
+
+static cof_status sort_rows(cof_segw *w)
+{
+    size_t n = w->nrows;
+    uint64_t *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return COF_ERR(COF_NOMEM, "segment %s: finish", w->path);
+    }
+    int64_t tmin = INT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        tmin = w->rows[i].time_us < tmin ? w->rows[i].time_us : tmin;
+    uint64_t span = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t = (uint64_t)(w->rows[i].time_us - tmin);
+        span |= t;
+        a[i] = t << 24 | i;
+    }
+    uint64_t *src = a, *dst = b;
+    for (unsigned sh = 24; sh < 64 && span >> (sh - 24); sh += 8) {
+        size_t cnt[256] = { 0 };
+        for (size_t i = 0; i < n; i++)
+            cnt[src[i] >> sh & 0xff]++;
+        size_t sum = 0;
+        for (unsigned d = 0; d < 256; d++) {
+            size_t c = cnt[d];
+            cnt[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[cnt[src[i] >> sh & 0xff]++] = src[i];
+        uint64_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    for (size_t i = 0; i < n; i++)
+        w->order[i] = (uint32_t)(src[i] & 0xffffff);
+    free(a);
+    free(b);
+    return COF_OK;
 }
 
 /* Order-preserving map of a signed value onto u64 (for cof_colenc_ints). */
@@ -529,18 +604,18 @@ static void build_entries(const cof_segw *w, int f, size_t lo, size_t n, segw_en
     memset(e->slots, 0, sizeof e->slots);
     e->d = 0;
     for (size_t i = 0; i < n; i++) {
-        segw_view v;
-        row_view(w, row_at(w, lo + i), &v);
-        if (!v.sealed[f].n) {
+        prefetch_var(w, lo + i + SEGW_PREFETCH);
+        cof_str sv = row_sealed(w, row_at(w, lo + i), f);
+        if (!sv.n) {
             e->code[i] = 0;
             continue;
         }
-        uint64_t h = hash_bytes(v.sealed[f].p, v.sealed[f].n);
+        uint64_t h = hash_bytes(sv.p, sv.n);
         uint32_t slot = (uint32_t)h & (2 * COF_SEG_BLOCK_ROWS - 1), ix = 0;
         int found = 0;
         while (e->slots[slot]) {
             ix = e->slots[slot] - 1;
-            if (cof_str_eq(e->val[ix], v.sealed[f])) {
+            if (cof_str_eq(e->val[ix], sv)) {
                 found = 1;
                 break;
             }
@@ -549,7 +624,7 @@ static void build_entries(const cof_segw *w, int f, size_t lo, size_t n, segw_en
         if (!found) {
             ix = e->d++;
             e->slots[slot] = ix + 1;
-            e->val[ix] = v.sealed[f];
+            e->val[ix] = sv;
             e->code[i] = 1;
         } else {
             e->code[i] = e->d - ix + 1;
@@ -600,17 +675,45 @@ out:
 }
 
 typedef struct {
+    uint64_t key; /* the token read big-endian: integer order == memcmp order */
     uint8_t tok[COF_TOKEN_LEN];
     uint32_t row;
 } segw_pair;
 
-static int cmp_pairs(const void *a, const void *b)
+_Static_assert(COF_TOKEN_LEN == 8, "a token is one u64 sort key");
+
+static uint64_t be64(const uint8_t *p)
 {
-    const segw_pair *x = a, *y = b;
-    int c = memcmp(x->tok, y->tok, COF_TOKEN_LEN);
-    if (c)
-        return c;
-    return x->row < y->row ? -1 : x->row > y->row;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Stable LSD radix sort of pr[0..n) by key (tmp: n entries); pairs come in ascending
+ * row order, so the result is in (token, row) order. Passes over a byte every key
+ * shares are skipped. Returns the array holding the result (pr or tmp). */
+static segw_pair *sort_pairs(segw_pair *pr, segw_pair *tmp, size_t n)
+{
+    for (unsigned sh = 0; sh < 64; sh += 8) {
+        size_t cnt[256] = { 0 };
+        for (size_t i = 0; i < n; i++)
+            cnt[pr[i].key >> sh & 0xff]++;
+        if (n == 0 || cnt[pr[0].key >> sh & 0xff] == n)
+            continue;
+        size_t sum = 0;
+        for (unsigned b = 0; b < 256; b++) {
+            size_t c = cnt[b];
+            cnt[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[cnt[pr[i].key >> sh & 0xff]++] = pr[i];
+        segw_pair *x = pr;
+        pr = tmp;
+        tmp = x;
+    }
+    return pr;
 }
 
 /* Token index of field f: sorted distinct tokens with posting lists, in pages. */
@@ -619,18 +722,24 @@ static cof_status write_index(cof_segw *w, int f, cof_colbuf *im)
     cof_status st = COF_OK;
     size_t np = 0;
     segw_pair *pr = malloc((w->nrows ? w->nrows : 1) * sizeof *pr);
+    segw_pair *ptmp = malloc((w->nrows ? w->nrows : 1) * sizeof *ptmp);
+    segw_pair *pbuf = pr;
     cof_colbuf post = { 0 }, dir = { 0 };
-    if (!pr)
+    if (!pr || !ptmp) {
+        free(pr);
+        free(ptmp);
         return COF_ERR(COF_NOMEM, "segment %s: token index", w->path);
+    }
     for (size_t i = 0; i < w->nrows; i++) {
-        segw_view v;
-        row_view(w, row_at(w, i), &v);
-        if (v.token[f]) {
-            memcpy(pr[np].tok, v.token[f], COF_TOKEN_LEN);
+        prefetch_var(w, i + SEGW_PREFETCH);
+        const uint8_t *t = row_token(w, row_at(w, i), f);
+        if (t) {
+            memcpy(pr[np].tok, t, COF_TOKEN_LEN);
+            pr[np].key = be64(t);
             pr[np++].row = (uint32_t)i;
         }
     }
-    qsort(pr, np, sizeof *pr, cmp_pairs);
+    pr = sort_pairs(pr, ptmp, np);
     uint32_t ntokens = 0, npages = 0;
     size_t i = 0;
     while (i < np) {
@@ -642,7 +751,7 @@ static cof_status write_index(cof_segw *w, int f, cof_colbuf *im)
         cof_colbuf_reset(&post);
         while (i < np && k < SEG_PAGE_TOKENS && post.n < SEG_PAGE_BYTES) {
             size_t j = i;
-            while (j < np && memcmp(pr[j].tok, pr[i].tok, COF_TOKEN_LEN) == 0)
+            while (j < np && pr[j].key == pr[i].key)
                 j++;
             for (int b = 0; b < COF_TOKEN_LEN; b++)
                 planes[b][k] = pr[i].tok[b];
@@ -685,7 +794,8 @@ static cof_status write_index(cof_segw *w, int f, cof_colbuf *im)
     if (dir.oom)
         st = COF_ERR(COF_NOMEM, "segment %s: token index", w->path);
 out:
-    free(pr);
+    free(pbuf);
+    free(ptmp);
     cof_colbuf_free(&post);
     cof_colbuf_free(&dir);
     return st;
@@ -728,9 +838,9 @@ static cof_status do_finish(cof_segw *w)
     w->ns = malloc(COF_SEG_BLOCK_ROWS * sizeof *w->ns);
     if (!w->zc || !w->order || !w->nv || !w->ns)
         return COF_ERR(COF_NOMEM, "segment %s: finish", w->path);
-    for (uint32_t i = 0; i < nrows; i++)
-        w->order[i] = i;
-    qsort_r(w->order, nrows, sizeof *w->order, cmp_rows, w->rows);
+    if ((st = sort_rows(w)))
+        return st;
+    permute_rows(w);
 
     uint8_t hdr[SEG_HEADER_LEN] = { 0 };
     memcpy(hdr, SEG_MAGIC, 8);
@@ -794,9 +904,8 @@ static cof_status do_finish(cof_segw *w)
             size_t n = nrows - lo < COF_SEG_BLOCK_ROWS ? nrows - lo : COF_SEG_BLOCK_ROWS;
             uint32_t ids[COF_SEG_BLOCK_ROWS];
             for (size_t i = 0; i < n; i++) {
-                segw_view v;
-                row_view(w, row_at(w, lo + i), &v);
-                ids[i] = w->remap[f][v.clear_id[f]];
+                prefetch_var(w, lo + i + SEGW_PREFETCH);
+                ids[i] = w->remap[f][row_clear_id(w, row_at(w, lo + i), f)];
             }
             cof_colbuf_reset(&w->pay);
             cof_colbuf_u8(&w->pay, (uint8_t)wd);
