@@ -7,16 +7,16 @@ cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-200000}
 scripts/deps.sh build
 echo "== building"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOF_TESTS=OFF >/dev/null
-cmake --build build -j 2 >/dev/null
+cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOF_TESTS=OFF >/dev/null
+cmake --build build-demo -j 2 >/dev/null
 
 D=demo-run
 rm -rf "$D"; mkdir -p "$D"
 export COFFER_DEMO=1
-C="build/coffer --data-dir $D/data --key-file $D/keys/master.key"
+C="build-demo/coffer --data-dir $D/data --key-file $D/keys/master.key"
 
 echo "== generating a Postfix log of $EVENTS deliveries ($D/maillog)"
-build/gen_postfix --events "$EVENTS" --seed 2026 --out "$D/maillog" --truth "$D/truth.tsv"
+build-demo/gen_postfix --events "$EVENTS" --seed 2026 --out "$D/maillog" --truth "$D/truth.tsv"
 ls -lh "$D/maillog" | awk '{print "   " $5 " of log text"}'
 
 echo; echo "== coffer init"
@@ -33,14 +33,14 @@ rcpt=$(awk -F'\t' 'NR>1 && $15=="deferred" && $10!="" {print $10; exit}' "$D/tru
 echo; echo "== coffer search --rcpt $rcpt      (what happened to this mail?)"
 $C search --rcpt "$rcpt"
 echo; echo "== the same trail, masked (what a caller without unseal rights sees)"
-$C search --rcpt "$rcpt" --masked | head -12
+$C search --rcpt "$rcpt" --masked | head -12 || true
 
 echo; echo "== coffer stats --by status      (how is delivery going?)"
 $C stats --by status
 echo; echo "== coffer stats --by status,rcpt_domain   (top groups)"
-$C stats --by status,rcpt_domain | head -15
+$C stats --by status,rcpt_domain | head -15 || true
 echo; echo "== coffer stats --by dsn_class --bucket 6h"
-$C stats --by dsn_class --bucket 6h | head -20
+$C stats --by dsn_class --bucket 6h | head -20 || true
 
 echo; echo "== is any personal value readable in the data directory?"
 if grep -rqaF "$rcpt" "$D/data"; then echo "   FOUND (this is a bug)"; exit 1; else echo "   grep -r '$rcpt' $D/data: nothing found"; fi

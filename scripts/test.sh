@@ -21,9 +21,9 @@ build() { # dir, cmake args...
     cmake --build "$dir" -j "$JOBS" 2>&1 | grep -E "error|warning|Error" ; return "${PIPESTATUS[0]}"
 }
 
-step "build (hardened, -Werror)" build build
+step "build (hardened, -Werror)" build build -DCOF_TESTS=ON
 step "unit + e2e tests" bash -c "cd build && ctest --output-on-failure -j $JOBS"
-step "build (ASan+UBSan)" build build-asan -DCOF_SANITIZE=ON
+step "build (ASan+UBSan)" build build-asan -DCOF_SANITIZE=ON -DCOF_TESTS=ON
 step "unit + e2e tests under ASan+UBSan" bash -c \
   "cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j $JOBS"
 step "build fuzzers (clang, libFuzzer)" env CC=clang bash -c "$(declare -f build); build build-fuzz -DCOF_FUZZ=ON -DCOF_SANITIZE=ON -DCOF_TESTS=OFF"
