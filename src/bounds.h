@@ -49,9 +49,11 @@
 #define COF_SEG_MAX_ROWS (1u << 24)
 #define COF_SEG_MAX_BLOCK_BYTES (64u << 20)
 
-/* Segments in one store, and segments held open at once (file descriptor bound). */
+/* Segments in one store, and segments held open at once: one descriptor each, well
+ * under the usual 1024 limit. More live segments than this would re-open segments
+ * on every lookup and lose their caches, so merges keep the count far below it. */
 #define COF_MAX_SEGMENTS 100000
-#define COF_MAX_OPEN_SEGMENTS 64
+#define COF_MAX_OPEN_SEGMENTS 512
 
 /* Query results: events returned by one trail lookup before truncation. */
 #define COF_MAX_TRAIL_EVENTS 100000
