@@ -113,8 +113,7 @@ cof_status cof_fs_fsync_dir(const char *dir)
     return st;
 }
 
-/* Directory part of path into out ("." if none, "/" for "/x"). */
-static cof_status dir_of(const char *path, char *out, size_t cap)
+cof_status cof_fs_dir_of(const char *path, char *out, size_t cap)
 {
     const char *slash = strrchr(path, '/');
     size_t n;
@@ -136,7 +135,7 @@ static cof_status dir_of(const char *path, char *out, size_t cap)
 cof_status cof_fs_fsync_parent(const char *path)
 {
     char dir[PATH_MAX];
-    cof_status st = dir_of(path, dir, sizeof dir);
+    cof_status st = cof_fs_dir_of(path, dir, sizeof dir);
     if (st)
         return st;
     return cof_fs_fsync_dir(dir);

@@ -72,6 +72,10 @@ cof_status cof_fs_mkdir_p(const char *path, mode_t mode) COF_MUST_USE;
 cof_status cof_fs_check_private(int fd, const char *path, const char *what,
                                 mode_t mode) COF_MUST_USE;
 
+/* Directory part of path into out ("." if none, "/" for "/x"); COF_LIMIT if it does
+ * not fit in cap bytes. */
+cof_status cof_fs_dir_of(const char *path, char *out, size_t cap) COF_MUST_USE;
+
 /* Canonical absolute form of path: symbolic links, "." and ".." resolved for the part
  * that exists, the rest (which does not exist yet) normalized lexically. COF_LIMIT if
  * it does not fit in cap bytes. */

@@ -599,23 +599,6 @@ fail:
     return st;
 }
 
-static cof_status parent_dir(const char *path, char *out, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 0;
-    if (!slash) {
-        out[0] = 0;
-        return COF_OK;
-    }
-    if (n == 0)
-        n = 1;
-    if (n >= cap)
-        return COF_ERR(COF_LIMIT, "path too long: %.64s...", path);
-    memcpy(out, path, n);
-    out[n] = 0;
-    return COF_OK;
-}
-
 cof_status cof_master_create(const char *key_file, const char *data_dir)
 {
     char dir[4096];
@@ -628,8 +611,8 @@ cof_status cof_master_create(const char *key_file, const char *data_dir)
     st = outside_data_dir(key_file, data_dir);
     if (st)
         return st;
-    st = parent_dir(key_file, dir, sizeof dir);
-    if (!st && dir[0])
+    st = cof_fs_dir_of(key_file, dir, sizeof dir);
+    if (!st)
         st = cof_fs_mkdir_p(dir, 0700);
     if (st)
         return st;
