@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh [build|test|bench]   (each level includes the ones before)
 set -euo pipefail
 level=${1:-test}
-pkgs=(build-essential cmake pkg-config libsodium-dev libzstd-dev libjansson-dev zlib1g-dev gzip)
+pkgs=(build-essential cmake pkg-config libsodium-dev libzstd-dev libjansson-dev zlib1g-dev gzip
+      libgnutls28-dev libmicrohttpd-dev libcurl4-gnutls-dev)
 if [ "$level" = test ] || [ "$level" = bench ]; then
   pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 pflogsumm procps util-linux)
 fi

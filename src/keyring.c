@@ -861,6 +861,26 @@ cof_status cof_keyring_wal_key(cof_keyring *k, const uint8_t **key)
     return COF_OK;
 }
 
+cof_status cof_keyring_subkey(cof_keyring *k, const char *purpose, uint8_t out[COF_KEY_LEN])
+{
+    size_t n = purpose ? strlen(purpose) : 0;
+    if (n == 0 || n > 64)
+        return COF_ERR(COF_BADINPUT, "subkey purpose must be 1..64 bytes");
+    /* Domain-separated from every other use of the WAL key: the WAL key itself only
+     * ever keys XChaCha20-Poly1305, never BLAKE2b, and the input is prefixed. */
+    crypto_generichash_state h;
+    static const char pre[] = "coffer-subkey-v1:";
+    if (crypto_generichash_init(&h, k->wal->key, COF_KEY_LEN, COF_KEY_LEN) != 0 ||
+        crypto_generichash_update(&h, (const unsigned char *)pre, sizeof pre - 1) != 0 ||
+        crypto_generichash_update(&h, (const unsigned char *)purpose, n) != 0 ||
+        crypto_generichash_final(&h, out, COF_KEY_LEN) != 0) {
+        sodium_memzero(&h, sizeof h);
+        return COF_ERR(COF_NOMEM, "subkey derivation failed");
+    }
+    sodium_memzero(&h, sizeof h);
+    return COF_OK;
+}
+
 cof_status cof_keyring_destroy_data_key(cof_keyring *k, const char *tenant, uint32_t day)
 {
     size_t tn = 0;

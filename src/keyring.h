@@ -84,6 +84,12 @@ cof_status cof_keyring_data_key(cof_keyring *k, const char *tenant, uint32_t day
 /* The write-ahead-log key (created with the keyring). Valid until close. */
 cof_status cof_keyring_wal_key(cof_keyring *k, const uint8_t **key) COF_MUST_USE;
 
+/* A 32-byte key for one purpose ("token-hash", "audit-ed25519", "audit-blind", ...),
+ * derived from the keyring's WAL key: stable for the life of the store, independent
+ * per purpose, never stored. out should be sodium_malloc'd or wiped after use. */
+cof_status cof_keyring_subkey(cof_keyring *k, const char *purpose,
+                              uint8_t out[COF_KEY_LEN]) COF_MUST_USE;
+
 /* Destroy the data key of (tenant, day): its bytes are wiped in memory, a tombstone
  * replaces it, and the keyring is saved. COF_NOTFOUND if there is no live key.
  * Old keyring copies still hold the key until the master key is rotated. */
