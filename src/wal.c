@@ -336,6 +336,16 @@ cof_status cof_wal_prune(cof_wal *w, uint64_t applied)
     return st;
 }
 
+uint64_t cof_wal_seq(const cof_wal *w)
+{
+    return w->seq;
+}
+
+uint64_t cof_wal_bytes(const cof_wal *w)
+{
+    return w->off;
+}
+
 uint64_t cof_wal_torn_bytes(const cof_wal *w) { return w->torn; }
 
 void cof_wal_close(cof_wal *w)

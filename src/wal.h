@@ -51,6 +51,10 @@ cof_status cof_wal_rotate(cof_wal *w, uint64_t *closed_seq) COF_MUST_USE;
 /* Delete every file with seq <= applied. */
 cof_status cof_wal_prune(cof_wal *w, uint64_t applied) COF_MUST_USE;
 
+/* Seq and size of the active file (frames appended now land in it). */
+uint64_t cof_wal_seq(const cof_wal *w);
+uint64_t cof_wal_bytes(const cof_wal *w);
+
 /* Bytes dropped from a torn tail during open (0 normally). */
 uint64_t cof_wal_torn_bytes(const cof_wal *w);
 
