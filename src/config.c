@@ -1,6 +1,8 @@
 /* config.c - defaults, config file parsing and field policies. */
 #include "config.h"
 
+#include <stddef.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +52,17 @@ cof_status cof_config_init(cof_config *c)
     default_policy(c->policy);
     c->prefix_v4 = 24;
     c->prefix_v6 = 48;
+    c->srv.max_connections = 10000;
+    c->srv.per_ip_connections = 512;
+    c->srv.max_body_bytes = 16u << 20;
+    c->srv.max_header_bytes = 16u << 10;
+    c->srv.idle_timeout = 30;
+    c->srv.header_timeout = 10;
+    c->srv.request_timeout = 60;
+    c->srv.rate_limit = 200;
+    c->srv.budget_per_hour = 1000;
+    c->srv.lockout_failures = 20;
+    c->srv.threads = 8;
     c->hold_seconds = 300;
     c->idle_seconds = 6 * 86400;
     c->max_open_messages = COF_MAX_OPEN_MESSAGES;
@@ -282,6 +295,53 @@ static cof_status set_tenant_policy(cof_config *c, cof_str tenant, cof_field f, 
     return COF_OK;
 }
 
+/* Server keys; COF_AGAIN when key is not one of them. */
+static cof_status set_server_key(cof_config *c, cof_str key, cof_str v, const char *where)
+{
+    cof_server_config *s = &c->srv;
+    static const struct {
+        const char *name;
+        size_t off, cap;
+    } strs[] = {
+        { "listen", offsetof(cof_server_config, listen), sizeof s->listen },
+        { "syslog_listen", offsetof(cof_server_config, syslog_listen), sizeof s->syslog_listen },
+        { "syslog_plain_listen", offsetof(cof_server_config, syslog_plain_listen),
+          sizeof s->syslog_plain_listen },
+        { "tls_cert", offsetof(cof_server_config, tls_cert), sizeof s->tls_cert },
+        { "tls_key", offsetof(cof_server_config, tls_key), sizeof s->tls_key },
+        { "syslog_client_ca", offsetof(cof_server_config, syslog_client_ca),
+          sizeof s->syslog_client_ca },
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (cof_str_eq_lit(key, strs[i].name)) {
+            if (!copy_z((char *)s + strs[i].off, strs[i].cap, v))
+                return COF_ERR(COF_BADINPUT, "%s: %s is too long", where, strs[i].name);
+            return COF_OK;
+        }
+    static const struct {
+        const char *name;
+        size_t off;
+        uint32_t lo, hi;
+    } nums[] = {
+        { "max_connections", offsetof(cof_server_config, max_connections), 16, 1000000 },
+        { "per_ip_connections", offsetof(cof_server_config, per_ip_connections), 1, 1000000 },
+        { "max_body_bytes", offsetof(cof_server_config, max_body_bytes), 1024, 1u << 30 },
+        { "max_header_bytes", offsetof(cof_server_config, max_header_bytes), 4096, 1u << 20 },
+        { "idle_timeout", offsetof(cof_server_config, idle_timeout), 1, 3600 },
+        { "header_timeout", offsetof(cof_server_config, header_timeout), 1, 600 },
+        { "request_timeout", offsetof(cof_server_config, request_timeout), 1, 3600 },
+        { "rate_limit", offsetof(cof_server_config, rate_limit), 1, 10000000 },
+        { "budget_per_hour", offsetof(cof_server_config, budget_per_hour), 1, 1000000000 },
+        { "lockout_failures", offsetof(cof_server_config, lockout_failures), 2, 100000 },
+        { "threads", offsetof(cof_server_config, threads), 1, 256 },
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (cof_str_eq_lit(key, nums[i].name))
+            return parse_u32(v, nums[i].lo, nums[i].hi, (uint32_t *)((char *)s + nums[i].off),
+                             nums[i].name, where);
+    return COF_AGAIN;
+}
+
 cof_status cof_config_set(cof_config *c, cof_str key, cof_str v, const char *where)
 {
     key = cof_str_trim(key);
@@ -306,6 +366,8 @@ cof_status cof_config_set(cof_config *c, cof_str key, cof_str v, const char *whe
     }
     if (cof_str_eq_lit(key, "commit_events"))
         return parse_u32(v, 1, 1u << 20, &c->commit_events, "commit_events", where);
+    if ((st = set_server_key(c, key, v, where)) != COF_AGAIN)
+        return st;
     if (cof_str_eq_lit(key, "prefix_v4"))
         return parse_u32(v, 0, 32, &c->prefix_v4, "prefix_v4", where);
     if (cof_str_eq_lit(key, "prefix_v6"))

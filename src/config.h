@@ -15,6 +15,10 @@
  *             client_net (CIDR, v4 or v6)
  *   prefix_v4 = 24                    prefix_v6 = 48
  *   hold_seconds = 300  idle_seconds = 518400  max_open_messages = 65536
+ *   server: listen, syslog_listen, syslog_plain_listen = HOST:PORT; tls_cert, tls_key,
+ *   syslog_client_ca = FILE; max_connections, per_ip_connections, max_body_bytes,
+ *   max_header_bytes, idle_timeout, header_timeout, request_timeout, rate_limit,
+ *   budget_per_hour, lockout_failures, threads = N (see cof_server_config)
  * POLICY is "keep", "drop", or a comma list of seal|blind with optional domain|prefix,
  * or domain|prefix alone. */
 #ifndef COF_CONFIG_H
@@ -55,6 +59,26 @@ typedef struct {
     uint32_t set_mask; /* fields this tenant overrides */
 } cof_tenant_policy;
 
+/* The server's settings (coffer serve; docs/CONFIG.md). Empty strings: not set. */
+typedef struct {
+    char listen[300];            /* API HOST:PORT (default: the access document's) */
+    char syslog_listen[300];     /* syslog over TLS HOST:PORT */
+    char syslog_plain_listen[300]; /* plain TCP syslog, loopback only */
+    char tls_cert[4096], tls_key[4096]; /* default: next to the master key */
+    char syslog_client_ca[4096]; /* CA of syslog client certificates */
+    uint32_t max_connections;    /* 10000 */
+    uint32_t per_ip_connections; /* 512 */
+    uint32_t max_body_bytes;     /* 16 MiB */
+    uint32_t max_header_bytes;   /* 16 KiB (per-connection memory for headers) */
+    uint32_t idle_timeout;       /* seconds a connection may stay silent; 30 */
+    uint32_t header_timeout;     /* seconds to send a complete request head; 10 */
+    uint32_t request_timeout;    /* seconds for a whole request; 60 */
+    uint32_t rate_limit;         /* requests per second per principal; 200 */
+    uint32_t budget_per_hour;    /* unsealed events per principal per hour; 1000 */
+    uint32_t lockout_failures;   /* failed authentications before lockout; 20 */
+    uint32_t threads;            /* HTTP worker threads; 8 */
+} cof_server_config;
+
 typedef struct {
     char data_dir[4096];
     char key_file[4096];
@@ -64,6 +88,7 @@ typedef struct {
     uint8_t policy[COF_NFIELDS];
     uint32_t prefix_v4, prefix_v6;
     uint32_t hold_seconds, idle_seconds, max_open_messages;
+    cof_server_config srv;
     cof_tenant_rule *rules;
     uint32_t nrules;
     cof_tenant_policy *tpol;

@@ -15,11 +15,14 @@
 #include "keyring.h"
 #include "output.h"
 #include "query.h"
+#include "remote.h"
+#include "server.h"
 #include "seal.h"
 #include "store.h"
 #include "timefmt.h"
 
-#define COF_VERSION "0.1.0"
+#define COF_VERSION "0.2.0"
+#define COF_API_PAGE 1000
 
 static const char usage_main[] =
     "usage: coffer [--data-dir DIR] [--key-file FILE] [--config FILE] COMMAND [ARGS]\n"
@@ -313,11 +316,14 @@ static int cmd_search(globals *g, int argc, char **argv)
     q.until = INT64_MAX;
     q.unseal = 1;
     int json = 0, masked = 0, nkeys = 0;
-    static const struct { const char *opt; cof_field f; } keys[] = {
-        { "--rcpt", COF_F_RECIPIENT }, { "--sender", COF_F_SENDER },
-        { "--msgid", COF_F_MESSAGE_ID }, { "--queue-id", COF_F_QUEUE_ID },
-        { "--sasl", COF_F_SASL_USERNAME }, { "--client-ip", COF_F_CLIENT_IP },
-        { "--orig-rcpt", COF_F_ORIG_RECIPIENT } };
+    cof_remote rem = { 0 };
+    const char *kv[16];
+    size_t nkv = 0;
+    static const struct { const char *opt; cof_field f; const char *api; } keys[] = {
+        { "--rcpt", COF_F_RECIPIENT, "rcpt" }, { "--sender", COF_F_SENDER, "sender" },
+        { "--msgid", COF_F_MESSAGE_ID, "msgid" }, { "--queue-id", COF_F_QUEUE_ID, "queue_id" },
+        { "--sasl", COF_F_SASL_USERNAME, "sasl" }, { "--client-ip", COF_F_CLIENT_IP, "client_ip" },
+        { "--orig-rcpt", COF_F_ORIG_RECIPIENT, "orig_rcpt" } };
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int matched = 0;
@@ -329,21 +335,32 @@ static int cmd_search(globals *g, int argc, char **argv)
                 q.value = cof_str_c(argv[++i]);
                 nkeys++;
                 matched = 1;
+                if (nkv < 6) {
+                    kv[2 * nkv] = keys[k].api;
+                    kv[2 * nkv++ + 1] = argv[i];
+                }
             }
         if (matched)
             continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage_search, stdout);
             return 0;
+        } else if (!strcmp(a, "--server") || !strcmp(a, "--token-file") || !strcmp(a, "--cacert")) {
+            if (!need_value(argc, argv, i))
+                goto usage;
+            *(a[2] == 's' ? &rem.server : a[2] == 't' ? &rem.token_file : &rem.cacert) = argv[++i];
         } else if (!strcmp(a, "--since") || !strcmp(a, "--until")) {
             if (!need_value(argc, argv, i) ||
                 !parse_time_opt("search", argv[i + 1], a[2] == 's' ? &q.since : &q.until))
                 goto usage;
-            i++;
+            kv[2 * nkv] = a + 2;
+            kv[2 * nkv++ + 1] = argv[++i];
         } else if (!strcmp(a, "--tenant")) {
             if (!need_value(argc, argv, i))
                 goto usage;
             q.tenant = argv[++i];
+            kv[2 * nkv] = "tenant";
+            kv[2 * nkv++ + 1] = q.tenant;
         } else if (!strcmp(a, "--limit")) {
             uint64_t v;
             if (!need_value(argc, argv, i) || !cof_str_to_u64(cof_str_c(argv[++i]), COF_MAX_TRAIL_EVENTS, &v) || !v) {
@@ -364,6 +381,26 @@ static int cmd_search(globals *g, int argc, char **argv)
         fprintf(stderr, "coffer search: give exactly one of --rcpt, --sender, --msgid, --queue-id, "
                         "--sasl, --client-ip\n");
         goto usage;
+    }
+    if (rem.server || rem.token_file) {
+        if (!rem.server || !rem.token_file) {
+            fprintf(stderr, "coffer search: --server and --token-file go together\n");
+            goto usage;
+        }
+        if (masked) {
+            fprintf(stderr, "coffer search: --masked is for local stores; the server decides what "
+                            "a principal may see\n");
+            goto usage;
+        }
+        char cert[4200], key[4200];
+        cof_server_default_tls(&g->cfg, cert, sizeof cert, key, sizeof key);
+        if (!rem.cacert && access(cert, R_OK) == 0)
+            rem.cacert = cert;
+        char lim[24];
+        snprintf(lim, sizeof lim, "%zu", q.limit && q.limit < COF_API_PAGE ? q.limit : (size_t)COF_API_PAGE);
+        kv[2 * nkv] = "limit";
+        kv[2 * nkv++ + 1] = lim;
+        return cof_remote_search(&rem, kv, nkv, q.limit, json);
     }
     /* Without the key file, search what the clear columns allow (queue ids), masked. */
     int flags = 0;
@@ -407,12 +444,26 @@ static int cmd_stats(globals *g, int argc, char **argv)
     int64_t bucket = 0, since = INT64_MIN, until = INT64_MAX;
     const char *tenant = NULL;
     int json = 0;
+    cof_remote rem = { 0 };
+    const char *kv[16];
+    size_t nkv = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage_stats, stdout);
             return 0;
-        } else if (!strcmp(a, "--by")) {
+        } else if (!strcmp(a, "--server") || !strcmp(a, "--token-file") || !strcmp(a, "--cacert")) {
+            if (!need_value(argc, argv, i))
+                goto usage;
+            *(a[2] == 's' ? &rem.server : a[2] == 't' ? &rem.token_file : &rem.cacert) = argv[++i];
+            continue;
+        }
+        if ((!strcmp(a, "--by") || !strcmp(a, "--bucket") || !strcmp(a, "--since") ||
+             !strcmp(a, "--until") || !strcmp(a, "--tenant")) && i + 1 < argc && nkv < 6) {
+            kv[2 * nkv] = a + 2;
+            kv[2 * nkv++ + 1] = argv[i + 1];
+        }
+        if (!strcmp(a, "--by")) {
             if (!need_value(argc, argv, i))
                 goto usage;
             if (cof_stats_by_parse(cof_str_c(argv[++i]), &by)) {
@@ -441,6 +492,17 @@ static int cmd_stats(globals *g, int argc, char **argv)
             fprintf(stderr, "coffer stats: unknown option %s\n", a);
             goto usage;
         }
+    }
+    if (rem.server || rem.token_file) {
+        if (!rem.server || !rem.token_file) {
+            fprintf(stderr, "coffer stats: --server and --token-file go together\n");
+            goto usage;
+        }
+        char cert[4200], key[4200];
+        cof_server_default_tls(&g->cfg, cert, sizeof cert, key, sizeof key);
+        if (!rem.cacert && access(cert, R_OK) == 0)
+            rem.cacert = cert;
+        return cof_remote_stats(&rem, kv, nkv, json);
     }
     cof_store *s;
     cof_status st = cof_store_open(&g->cfg, COF_STORE_NOKEY, &s);
