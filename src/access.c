@@ -619,7 +619,8 @@ static cof_status parse_doc(json_t *root, const char *name, cof_access *a)
         if ((st = parse_principal(v, p, name, path)))
             return st;
     }
-    qsort(a->principals, a->nprincipals, sizeof *a->principals, cmp_principal);
+    if (a->nprincipals)
+        qsort(a->principals, a->nprincipals, sizeof *a->principals, cmp_principal);
     for (uint32_t i = 0; i < a->nprincipals; i++) {
         const cof_principal *p = &a->principals[i];
         if (!p->cert_sha256[0])
