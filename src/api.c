@@ -843,7 +843,14 @@ static unsigned authenticate(cof_server *s, struct MHD_Connection *c, req *r, un
     int64_t now = cof_time_now_us();
     *retry = cof_guard_wait(s->guard, COF_GUARD_SOURCE, r->source, now);
     if (*retry) {
+        /* An attempt during back-off counts as a failure: hammering leads to lockout. */
         *why = "source backing off";
+        atomic_fetch_add(&s->auth_failures, 1);
+        if (cof_guard_fail(s->guard, COF_GUARD_SOURCE, r->source, now)) {
+            char d[120];
+            snprintf(d, sizeof d, "{\"source\":\"%s\"}", r->source);
+            cof_server_alert(s, "auth.lockout", COF_SEV_HIGH, "repeated failed authentication: locked out", d);
+        }
         return 429;
     }
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");

@@ -14,7 +14,9 @@
 #include "ingest.h"
 #include "keyring.h"
 #include "output.h"
+#include "access.h"
 #include "query.h"
+#include "tlsconf.h"
 #include "remote.h"
 #include "server.h"
 #include "seal.h"
@@ -36,6 +38,7 @@ static const char usage_main[] =
     "  stats                   delivery counts and delays, grouped and bucketed\n"
     "  verify                  check every segment's checksums and seals\n"
     "  info                    what the store holds and how big it is\n"
+    "  serve                   the HTTPS API and syslog intake (docs/API.md)\n"
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  help [COMMAND]          this text, or a command's options\n"
     "\n"
@@ -155,6 +158,42 @@ static int need_value(int argc, char **argv, int i)
 
 /* ---------------------------------------------------------------- init */
 
+/* The access document and the loopback TLS certificate (kept next to the master key,
+ * outside the data directory, so a copy of the data carries no private key). */
+static int init_server_files(globals *g)
+{
+    cof_access *a = NULL;
+    cof_status st = cof_access_load(g->cfg.data_dir, &a);
+    if (st == COF_NOTFOUND) {
+        if (!(st = cof_access_new(&a)) && !(st = cof_access_save(a, g->cfg.data_dir)))
+            printf("created access document %s/access.json (no principals yet: coffer token "
+                   "create)\n", g->cfg.data_dir);
+    }
+    cof_access_free(a);
+    if (st) {
+        die_status(st, "init");
+        return 1;
+    }
+    char cert[4200], key[4200], dir[4200];
+    cof_server_default_tls(&g->cfg, cert, sizeof cert, key, sizeof key);
+    if ((st = cof_fs_dir_of(cert, dir, sizeof dir)) || (st = cof_fs_mkdir_p(dir, 0700)) ||
+        (st = cof_tls_global_init())) {
+        die_status(st, "init");
+        return 1;
+    }
+    st = cof_tls_selfsigned(cert, key);
+    if (st == COF_OK)
+        printf("created a self-signed certificate for loopback use: %s\n"
+               "  To serve beyond loopback, install a real certificate and key and set\n"
+               "  tls_cert = /path/fullchain.pem and tls_key = /path/privkey.pem in the config.\n",
+               cert);
+    else if (st != COF_EXISTS) {
+        die_status(st, "init");
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_init(globals *g, int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
@@ -186,7 +225,7 @@ static int cmd_init(globals *g, int argc, char **argv)
         return 1;
     }
     printf("created store %s\n", g->cfg.data_dir);
-    return 0;
+    return init_server_files(g);
 }
 
 /* ---------------------------------------------------------------- ingest */
@@ -680,6 +719,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "info"))
         rc = cmd_info(&g, cargc, cargv);
     /* Subcommands in their own modules (cli.h); one line each. */
+    else if (!strcmp(cmd, "serve"))
+        rc = cof_cmd_serve(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
