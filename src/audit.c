@@ -115,15 +115,17 @@ size_t cof_audit_escape(cof_str s, char *out, size_t cap, int *cut)
             tmp[1] = (char)c;
             tn = 2;
             adv = 1;
+        } else if (ul == 0 || c == 0) {
+            /* U+FFFD for a byte that is not UTF-8, and for NUL (which jansson refuses
+             * as \u0000, so verify and show could not read the line back) */
+            memcpy(tmp, "\xEF\xBF\xBD", 3);
+            tn = 3;
+            adv = 1;
         } else if (c < 0x20 || c == 0x7F) {
             memcpy(tmp, "\\u00", 4);
             tmp[4] = hexd[c >> 4];
             tmp[5] = hexd[c & 15];
             tn = 6;
-            adv = 1;
-        } else if (ul == 0) {
-            memcpy(tmp, "\xEF\xBF\xBD", 3); /* U+FFFD for a byte that is not UTF-8 */
-            tn = 3;
             adv = 1;
         } else {
             memcpy(tmp, p + i, ul);
@@ -671,7 +673,7 @@ static cof_status open_tail(cof_audit *a)
             names = np;
             cap = nc;
         }
-        snprintf(names[nn++], 32, "%s", z);
+        memcpy(names[nn++], z, 21); /* checked: 20 characters */
     }
     if (nn)
         qsort(names, nn, sizeof *names, cmp_desc);

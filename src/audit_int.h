@@ -66,7 +66,7 @@ cof_audit_problem cof_audit_chain_line(cof_audit_chain *c, cof_str line, const c
                                        uint64_t lineno);
 
 /* JSON string escaping as the writer does it: ", \ and control characters escaped,
- * invalid UTF-8 replaced by U+FFFD. Writes at most cap bytes (no quotes, no NUL);
+ * invalid UTF-8 and NUL replaced by U+FFFD. Writes at most cap bytes (no quotes, no NUL);
  * *cut = 1 if the input did not fit (it is cut at a character boundary). */
 size_t cof_audit_escape(cof_str s, char *out, size_t cap, int *cut);
 
