@@ -125,7 +125,7 @@ cof_status cof_net_parse_hostport(const char *s, struct sockaddr_storage *ss, un
         *loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
         return COF_OK;
     }
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    if (s[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)port);
         *sslen = sizeof *v6;
