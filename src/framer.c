@@ -68,11 +68,13 @@ cof_status cof_framer_feed(cof_framer *f, const uint8_t *p, size_t n, cof_frame_
             break;
         case S_COUNT:
             if (*p >= '0' && *p <= '9') {
-                f->want = f->want * 10 + (size_t)(*p - '0');
-                /* checked per digit, so want never exceeds 10 * max */
-                if (f->want > COF_MAX_SYSLOG_FRAME || ++f->digits > 5)
+                /* checked per digit before storing: want never exceeds the maximum */
+                size_t w = f->want * 10 + (size_t)(*p - '0');
+                if (w > COF_MAX_SYSLOG_FRAME)
                     return COF_ERR(COF_BADINPUT, "syslog octet count above %d",
                                    COF_MAX_SYSLOG_FRAME);
+                f->want = w;
+                f->digits++;
                 p++;
             } else if (*p == ' ') {
                 p++;

@@ -201,18 +201,19 @@ cof_status cof_tls_selfsigned(const char *cert_path, const char *key_path)
     GT(gnutls_x509_crt_set_activation_time(crt, now - 60), "activation time");
     GT(gnutls_x509_crt_set_expiration_time(crt, now + (time_t)SELFSIGNED_DAYS * 86400),
        "expiration time");
+    /* O first, CN last in the DER: it reads "CN=...,O=coffer" (RFC 4514 order) */
+    GT(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, "coffer", 6),
+       "organization");
     GT(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, COF_SELFSIGNED_CN,
                                      (unsigned)strlen(COF_SELFSIGNED_CN)),
        "common name");
-    GT(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, "coffer", 6),
-       "organization");
+    GT(gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, "coffer",
+                                            6),
+       "issuer organization");
     GT(gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
                                             COF_SELFSIGNED_CN,
                                             (unsigned)strlen(COF_SELFSIGNED_CN)),
        "issuer common name");
-    GT(gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, "coffer",
-                                            6),
-       "issuer organization");
     GT(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip4, sizeof ip4,
                                             GNUTLS_FSAN_APPEND),
        "SAN 127.0.0.1");
