@@ -41,6 +41,9 @@
 /* One read from the socket / TLS record layer. */
 #define SYSLOG_READ_BYTES (64u * 1024)
 #define PEER_MAX 64 /* "[v6addr]:port" */
+/* Reads a connection may still make after stop began (64 x 64 KiB): enough for what
+ * the kernel had buffered, bounded against a sender that never pauses. */
+#define STOP_DRAIN_READS 64
 
 typedef struct creds {
     gnutls_certificate_credentials_t c;
@@ -253,7 +256,8 @@ static cof_status flush(conn *c)
     if (c->nlines == 0)
         return COF_OK;
     st = c->d->o.sink(c->d->o.ctx, c->principal, c->peer, c->lines, c->nlines);
-    count(c->d, &c->d->st.lines, c->nlines);
+    if (st == COF_OK || st == COF_LIMIT)
+        count(c->d, &c->d->st.lines, c->nlines);
     c->nlines = 0;
     c->used = 0;
     if (st == COF_LIMIT)
@@ -387,9 +391,10 @@ static void serve(conn *c)
     cof_status st = COF_OK;
     int eof = 0;
     cof_framer_init(&c->fr);
-    while (!eof && !stopping(d)) {
+    while (!eof) {
         int64_t deadline = now_ms() + (int64_t)d->o.idle_seconds * 1000;
-        int w = wait_fd(c->fd, 0, deadline);
+        /* the handshake may already have pulled application data into GnuTLS */
+        int w = c->tls && gnutls_record_check_pending(c->s) > 0 ? 1 : wait_fd(c->fd, 0, deadline);
         if (w == 0) {
             end = "idle timeout";
             break;
@@ -400,10 +405,17 @@ static void serve(conn *c)
         }
         /* drain: read until the socket (and TLS buffer) would block */
         uint64_t before = c->fr.frames;
+        int budget = -1;
         for (;;) {
             ssize_t r;
-            if (stopping(d))
-                break;
+            /* stopping: take what is buffered, but a sender that never pauses cannot
+             * hold stop up for more than STOP_DRAIN_READS reads */
+            if (stopping(d)) {
+                if (budget < 0)
+                    budget = STOP_DRAIN_READS;
+                else if (budget-- == 0)
+                    break;
+            }
             if (c->tls) {
                 r = gnutls_record_recv(c->s, c->rbuf, sizeof c->rbuf);
                 if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
@@ -442,14 +454,16 @@ static void serve(conn *c)
                 count(d, &d->st.bad_frames, 1);
                 note(d, "protocol", c->peer, cof_err_msg());
                 end = "protocol error";
+                (void)flush(c); /* what arrived before the error is good */
             }
-            (void)flush(c); /* what arrived before the error is good */
             break;
         }
         if (flush(c) != COF_OK) {
             end = "sink refused lines";
             break;
         }
+        if (stopping(d))
+            break;
     }
     if (c->fr.oversized)
         count(d, &d->st.bad_frames, c->fr.oversized);

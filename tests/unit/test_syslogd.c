@@ -277,6 +277,8 @@ typedef struct {
 
 /* Connect with an optional client identity; the server is trusted through the
  * certificates in trust (PEM, one or two). Returns the handshake result. */
+static const char *g_client_prio = COF_TLS_PRIORITIES;
+
 static int tls_open(tcli *c, uint16_t port, const ident *id, const char *trust1, const char *trust2)
 {
     assert_int_equal(gnutls_certificate_allocate_credentials(&c->cr), 0);
@@ -292,7 +294,7 @@ static int tls_open(tcli *c, uint16_t port, const ident *id, const char *trust1,
         assert_int_equal(gnutls_certificate_set_x509_key_mem(c->cr, &cd, &kd, GNUTLS_X509_FMT_PEM), 0);
     }
     assert_int_equal(gnutls_init(&c->s, GNUTLS_CLIENT), 0);
-    assert_int_equal(gnutls_priority_set_direct(c->s, COF_TLS_PRIORITIES, NULL), 0);
+    assert_int_equal(gnutls_priority_set_direct(c->s, g_client_prio, NULL), 0);
     assert_int_equal(gnutls_credentials_set(c->s, GNUTLS_CRD_CERTIFICATE, c->cr), 0);
     gnutls_session_set_verify_cert(c->s, "localhost", 0);
     c->fd = tcp_connect(port);
@@ -486,6 +488,18 @@ static void test_tls_refusals(void **state)
         assert_true(tls_refused(&c));
         tls_close(&c);
     }
+    /* the allowed client offering only TLS 1.1, or only CBC suites, is refused */
+    static const char *weak[] = {
+        "NORMAL:-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0",
+        "NORMAL:-VERS-ALL:+VERS-TLS1.2:-AES-128-GCM:-AES-256-GCM:-CHACHA20-POLY1305:"
+        "+AES-128-CBC:+AES-256-CBC:+SHA1:+SHA256",
+    };
+    for (int i = 0; i < 2; i++) {
+        g_client_prio = weak[i];
+        assert_true(tls_open(&c, port, &g_client, g_srv_cert, NULL) < 0);
+        tls_close(&c);
+    }
+    g_client_prio = COF_TLS_PRIORITIES;
     /* the allowed client still works on the same listener */
     assert_int_equal(tls_open(&c, port, &g_client, g_srv_cert, NULL), 0);
     tls_send(&c, "<22>Nov 23 14:02:03 mx1 postfix/qmgr[1]: ok\n");
