@@ -571,12 +571,11 @@ static void test_max_conns_and_timeouts(void **state)
     cof_syslogd_opts o;
     opts_init(&o, &w);
     o.plain_listen = "127.0.0.1:0";
+    o.tls_listen = NULL;
     o.max_conns = 2;
-    o.idle_seconds = 1;
-    o.handshake_seconds = 1;
     cof_syslogd *d;
     assert_int_equal(cof_syslogd_start(&o, &d), COF_OK);
-    uint16_t pport = cof_syslogd_port(d, 0), tport = cof_syslogd_port(d, 1);
+    uint16_t pport = cof_syslogd_port(d, 0);
 
     /* two live connections (each proved accepted by a delivered line), then a third */
     int a = tcp_connect(pport), b = tcp_connect(pport);
@@ -592,11 +591,31 @@ static void test_max_conns_and_timeouts(void **state)
     assert_int_equal(st.conns_rejected, 1);
     assert_int_equal(st.conns_accepted, 2);
 
-    /* idle connections are closed by the server */
+    /* stop ends the open connections */
+    cof_syslogd_stop(d);
     assert_true(plain_closed(a));
     assert_true(plain_closed(b));
     close(a);
     close(b);
+
+    /* a second instance with short deadlines (no timing is asserted: only that the
+     * server, not the client, ends each connection) */
+    opts_init(&o, &w);
+    o.plain_listen = "127.0.0.1:0";
+    o.idle_seconds = 1;
+    o.handshake_seconds = 1;
+    assert_int_equal(cof_syslogd_start(&o, &d), COF_OK);
+    pport = cof_syslogd_port(d, 0);
+    uint16_t tport = cof_syslogd_port(d, 1);
+    /* idle connections are closed by the server */
+    a = tcp_connect(pport);
+    assert_true(plain_closed(a));
+    close(a);
+    a = tcp_connect(pport);
+    assert_int_equal(send(a, "three\n", 6, 0), 6);
+    assert_true(plain_closed(a));
+    close(a);
+    wait_lines(&w, 3);
 
     /* a TLS client that never starts its handshake is closed too */
     int h = tcp_connect(tport);
