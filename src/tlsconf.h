@@ -16,10 +16,11 @@
 
 #include "status.h"
 
+/* Names as GnuTLS 3.7 spells them (gnutls_priority_init() accepts the string: tested). */
 #define COF_TLS_PRIORITIES                                                                 \
     "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:"  \
     "+ECDHE-ECDSA:+ECDHE-RSA:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"           \
-    "+SIGN-ECDSA-SECP256R1-SHA256:+SIGN-ECDSA-SECP384R1-SHA384:+SIGN-ED25519:"           \
+    "+SIGN-ECDSA-SECP256R1-SHA256:+SIGN-ECDSA-SECP384R1-SHA384:+SIGN-EdDSA-Ed25519:"     \
     "+SIGN-RSA-PSS-RSAE-SHA256:+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-SHA256:"              \
     "+SIGN-RSA-SHA384:+SIGN-ECDSA-SHA256:+SIGN-ECDSA-SHA384:+COMP-NULL:%SERVER_PRECEDENCE"
 
