@@ -33,6 +33,7 @@ static const char usage_main[] =
     "  stats                   delivery counts and delays, grouped and bucketed\n"
     "  verify                  check every segment's checksums and seals\n"
     "  info                    what the store holds and how big it is\n"
+    "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
     "  help [COMMAND]          this text, or a command's options\n"
     "\n"
     "Global options (also settable in the config file):\n"
@@ -617,6 +618,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "info"))
         rc = cmd_info(&g, cargc, cargv);
     /* Subcommands in their own modules (cli.h); one line each. */
+    else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
         rc = 2;
