@@ -36,6 +36,166 @@ static void default_policy(uint8_t p[COF_NFIELDS])
     p[COF_F_SUBJECT] = 0; /* dropped unless a tenant opts in */
 }
 
+/* ---- probe and alert sinks (probe issue): allowed_networks, alert.*, probe.* ---- */
+
+cof_status cof_netmask_parse(cof_str v, cof_netmask *out)
+{
+    char buf[64];
+    cof_netmask m;
+    memset(&m, 0, sizeof m);
+    v = cof_str_trim(v);
+    const char *slash = memchr(v.p, '/', v.n);
+    cof_str addr = cof_str_make(v.p, slash ? (size_t)(slash - v.p) : v.n);
+    if (!copy_z(buf, sizeof buf, addr))
+        return COF_ERR(COF_BADINPUT, "network address too long");
+    uint64_t plen;
+    if (inet_pton(AF_INET, buf, m.net) == 1) {
+        m.family = 4;
+        plen = 32;
+    } else if (inet_pton(AF_INET6, buf, m.net) == 1) {
+        m.family = 6;
+        plen = 128;
+    } else {
+        return COF_ERR(COF_BADINPUT, "not an IPv4 or IPv6 network");
+    }
+    if (slash && !cof_str_to_u64(cof_str_make(slash + 1, v.n - (size_t)(slash - v.p) - 1), plen,
+                                 &plen))
+        return COF_ERR(COF_BADINPUT, "bad prefix length");
+    m.prefix_len = (uint8_t)plen;
+    for (size_t i = 0; i < 16; i++) {
+        int keep = (int)plen - (int)(i * 8);
+        uint8_t mask = keep >= 8 ? 0xFF : keep <= 0 ? 0 : (uint8_t)(0xFF << (8 - keep));
+        if (m.net[i] & (uint8_t)~mask)
+            return COF_ERR(COF_BADINPUT, "host bits set after the prefix length");
+    }
+    *out = m;
+    return COF_OK;
+}
+
+int cof_netmask_contains(const cof_netmask *m, int family, const uint8_t *addr)
+{
+    if (m->family != family)
+        return 0;
+    int plen = m->prefix_len;
+    for (int i = 0; i < (family == 4 ? 4 : 16) && plen > 0; i++, plen -= 8) {
+        uint8_t mask = plen >= 8 ? 0xFF : (uint8_t)(0xFF << (8 - plen));
+        if ((addr[i] & mask) != m->net[i])
+            return 0;
+    }
+    return 1;
+}
+
+static cof_status set_allowed(cof_config *c, cof_str v, const char *where)
+{
+    cof_netmask *list = NULL;
+    uint32_t n = 0;
+    cof_status st = COF_OK;
+    while (v.n) {
+        const char *comma = memchr(v.p, ',', v.n);
+        cof_str w = cof_str_trim(cof_str_make(v.p, comma ? (size_t)(comma - v.p) : v.n));
+        v = comma ? cof_str_make(comma + 1, v.n - (size_t)(comma - v.p) - 1) : COF_STR_NULL;
+        if (n >= COF_MAX_ALLOWED_NETWORKS) {
+            st = COF_ERR(COF_LIMIT, "%s: more than %d allowed_networks", where,
+                         COF_MAX_ALLOWED_NETWORKS);
+            goto out;
+        }
+        cof_netmask *nl = realloc(list, (n + 1) * sizeof *nl);
+        if (!nl) {
+            st = COF_ERR(COF_NOMEM, "out of memory");
+            goto out;
+        }
+        list = nl;
+        if ((st = cof_netmask_parse(w, &list[n]))) {
+            st = COF_ERR(st, "%s: allowed_networks: %s", where, cof_err_msg());
+            goto out;
+        }
+        n++;
+    }
+    if (n == 0) {
+        st = COF_ERR(COF_BADINPUT, "%s: allowed_networks needs at least one CIDR", where);
+        goto out;
+    }
+    free(c->allowed);
+    c->allowed = list;
+    c->nallowed = n;
+    list = NULL;
+out:
+    free(list);
+    return st;
+}
+
+static cof_status probe_alert_defaults(cof_config *c)
+{
+    c->alert_syslog = 1;
+    return set_allowed(c, cof_str_c("127.0.0.0/8,::1/128"), "default");
+}
+
+/* 1 if key was one of ours (result in *st). */
+static int probe_alert_set(cof_config *c, cof_str key, cof_str v, const char *where,
+                           cof_status *st)
+{
+    *st = COF_OK;
+    if (cof_str_eq_lit(key, "allowed_networks")) {
+        *st = set_allowed(c, v, where);
+        return 1;
+    }
+    if (cof_str_eq_lit(key, "alert.syslog")) {
+        if (cof_str_eq_lit(v, "on") || cof_str_eq_lit(v, "yes") || cof_str_eq_lit(v, "true"))
+            c->alert_syslog = 1;
+        else if (cof_str_eq_lit(v, "off") || cof_str_eq_lit(v, "no") || cof_str_eq_lit(v, "false"))
+            c->alert_syslog = 0;
+        else
+            *st = COF_ERR(COF_BADINPUT, "%s: alert.syslog must be on or off", where);
+        return 1;
+    }
+    if (cof_str_eq_lit(key, "alert.webhook")) {
+        /* https only: alerts carry findings about the operator's hosts. */
+        if (v.n && !cof_str_starts(v, "https://"))
+            *st = COF_ERR(COF_BADINPUT, "%s: alert.webhook must be an https:// URL", where);
+        else if (!copy_z(c->alert_webhook, sizeof c->alert_webhook, v))
+            *st = COF_ERR(COF_BADINPUT, "%s: alert.webhook too long", where);
+        else
+            for (size_t i = 0; i < v.n; i++)
+                if ((unsigned char)v.p[i] <= 0x20 || (unsigned char)v.p[i] >= 0x7F)
+                    *st = COF_ERR(COF_BADINPUT, "%s: alert.webhook has spaces or non-ASCII", where);
+        return 1;
+    }
+    struct { const char *k; char *dst; size_t cap; } paths[] = {
+        { "alert.webhook_secret_file", c->alert_webhook_secret_file,
+          sizeof c->alert_webhook_secret_file },
+        { "alert.webhook_ca", c->alert_webhook_ca, sizeof c->alert_webhook_ca },
+        { "alert.command", c->alert_command, sizeof c->alert_command } };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (cof_str_eq_lit(key, paths[i].k)) {
+            if (!copy_z(paths[i].dst, paths[i].cap, v))
+                *st = COF_ERR(COF_BADINPUT, "%s: %s too long", where, paths[i].k);
+            else if (v.n && !strcmp(paths[i].k, "alert.command") && v.p[0] != '/')
+                *st = COF_ERR(COF_BADINPUT, "%s: alert.command needs an absolute path", where);
+            return 1;
+        }
+    if (cof_str_eq_lit(key, "probe.pin_sha256")) {
+        char tmp[65];
+        int okhex = v.n == 64 || v.n == 0;
+        for (size_t i = 0; okhex && i < v.n; i++) {
+            char ch = v.p[i];
+            if (ch >= 'A' && ch <= 'F')
+                ch = (char)(ch - 'A' + 'a');
+            if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+                okhex = 0;
+            tmp[i] = ch;
+        }
+        if (!okhex)
+            *st = COF_ERR(COF_BADINPUT, "%s: probe.pin_sha256 must be 64 hex digits", where);
+        else {
+            memcpy(c->probe_pin_sha256, tmp, v.n);
+            c->probe_pin_sha256[v.n] = 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+/* ---- end probe and alert sinks ---- */
+
 cof_status cof_config_init(cof_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -66,13 +226,16 @@ cof_status cof_config_init(cof_config *c)
     c->hold_seconds = 300;
     c->idle_seconds = 6 * 86400;
     c->max_open_messages = COF_MAX_OPEN_MESSAGES;
-    return COF_OK;
+    return probe_alert_defaults(c);
 }
 
 void cof_config_free(cof_config *c)
 {
     free(c->rules);
     free(c->tpol);
+    free(c->allowed); /* probe issue */
+    c->allowed = NULL;
+    c->nallowed = 0;
     c->rules = NULL;
     c->tpol = NULL;
     c->nrules = c->ntpol = 0;
@@ -386,6 +549,8 @@ cof_status cof_config_set(cof_config *c, cof_str key, cof_str v, const char *whe
     }
     if (cof_str_eq_lit(key, "tenant_rule"))
         return add_rule(c, v, where);
+    if (probe_alert_set(c, key, v, where, &st)) /* probe issue */
+        return st;
     if (cof_str_starts(key, "policy.")) {
         cof_field f;
         if (!cof_field_from_name(cof_str_make(key.p + 7, key.n - 7), &f))

@@ -15,10 +15,17 @@
  *             client_net (CIDR, v4 or v6)
  *   prefix_v4 = 24                    prefix_v6 = 48
  *   hold_seconds = 300  idle_seconds = 518400  max_open_messages = 65536
+<<<<<<< HEAD
  *   server: listen, syslog_listen, syslog_plain_listen = HOST:PORT; tls_cert, tls_key,
  *   syslog_client_ca = FILE; max_connections, per_ip_connections, max_body_bytes,
  *   max_header_bytes, idle_timeout, header_timeout, request_timeout, rate_limit,
  *   budget_per_hour, lockout_failures, threads = N (see cof_server_config)
+=======
+ * Probe and alert sinks (see alert.h and docs/PROBE.md):
+ *   allowed_networks = CIDR[,CIDR...] (probe targets; default 127.0.0.0/8,::1/128)
+ *   alert.syslog = on|off   alert.webhook = https://...   alert.webhook_secret_file = FILE
+ *   alert.webhook_ca = FILE   alert.command = /path   probe.pin_sha256 = HEX
+>>>>>>> probe
  * POLICY is "keep", "drop", or a comma list of seal|blind with optional domain|prefix,
  * or domain|prefix alone. */
 #ifndef COF_CONFIG_H
@@ -59,6 +66,7 @@ typedef struct {
     uint32_t set_mask; /* fields this tenant overrides */
 } cof_tenant_policy;
 
+<<<<<<< HEAD
 /* The server's settings (coffer serve; docs/CONFIG.md). Empty strings: not set. */
 typedef struct {
     char listen[300];            /* API HOST:PORT (default: the access document's) */
@@ -78,6 +86,21 @@ typedef struct {
     uint32_t lockout_failures;   /* failed authentications before lockout; 20 */
     uint32_t threads;            /* HTTP worker threads; 8 */
 } cof_server_config;
+=======
+/* An IPv4 or IPv6 network (probe issue: allowed_networks). */
+typedef struct {
+    uint8_t family;     /* 4 or 6 */
+    uint8_t prefix_len;
+    uint8_t net[16];    /* masked */
+} cof_netmask;
+
+/* Parse "ADDR[/LEN]" (v4 or v6; host bits must be zero). */
+cof_status cof_netmask_parse(cof_str v, cof_netmask *out) COF_MUST_USE;
+/* 1 if the address (4 or 16 bytes per family) lies inside m. */
+int cof_netmask_contains(const cof_netmask *m, int family, const uint8_t *addr);
+/* Most allowed_networks entries accepted. */
+#define COF_MAX_ALLOWED_NETWORKS 256
+>>>>>>> probe
 
 typedef struct {
     char data_dir[4096];
@@ -93,6 +116,16 @@ typedef struct {
     uint32_t nrules;
     cof_tenant_policy *tpol;
     uint32_t ntpol;
+    /* --- probe and alert sinks (probe issue; keep together) --- */
+    cof_netmask *allowed;    /* allowed_networks; malloc'd, at least one entry */
+    uint32_t nallowed;
+    int alert_syslog;        /* alert.syslog (default on) */
+    char alert_webhook[1024];        /* alert.webhook ("" = none) */
+    char alert_webhook_secret_file[4096];
+    char alert_webhook_ca[4096];
+    char alert_command[4096];        /* alert.command ("" = none) */
+    char probe_pin_sha256[65];       /* probe.pin_sha256, lowercase hex ("" = none) */
+    /* --- end probe and alert sinks --- */
 } cof_config;
 
 /* Defaults (data_dir "./coffer-data", key_file "~/.config/coffer/master.key"). */

@@ -41,6 +41,7 @@ static const char usage_main[] =
     "  serve                   the HTTPS API and syslog intake (docs/API.md)\n"
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
+    "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
     "  help [COMMAND]          this text, or a command's options\n"
     "\n"
     "Global options (also settable in the config file):\n"
@@ -724,6 +725,7 @@ int main(int argc, char **argv)
         rc = cof_cmd_serve(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "audit")) rc = cof_cmd_audit(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
         rc = 2;

@@ -208,6 +208,53 @@ static void test_time_parse(void **state)
     assert_int_equal(cof_duration_parse(cof_str_c("0h"), &d), COF_BADINPUT);
 }
 
+/* Probe issue: allowed_networks, alert.* and probe.pin_sha256. */
+static void test_probe_alert_keys(void **state)
+{
+    (void)state;
+    cof_config c;
+    assert_int_equal(cof_config_init(&c), COF_OK);
+    /* Default: loopback only. */
+    assert_int_equal(c.nallowed, 2);
+    uint8_t lo[4] = { 127, 1, 2, 3 }, ten[4] = { 10, 1, 2, 3 }, v6lo[16] = { 0 };
+    v6lo[15] = 1;
+    assert_true(cof_netmask_contains(&c.allowed[0], 4, lo));
+    assert_false(cof_netmask_contains(&c.allowed[0], 4, ten));
+    assert_true(cof_netmask_contains(&c.allowed[1], 6, v6lo));
+    assert_int_equal(c.alert_syslog, 1);
+    assert_string_equal(c.alert_webhook, "");
+    assert_int_equal(set(&c, "allowed_networks", "10.0.0.0/8, 192.168.1.0/24,fd00::/8"), COF_OK);
+    assert_int_equal(c.nallowed, 3);
+    assert_true(cof_netmask_contains(&c.allowed[0], 4, ten));
+    assert_false(cof_netmask_contains(&c.allowed[0], 4, lo));
+    assert_int_equal(set(&c, "allowed_networks", "10.0.0.1/8"), COF_BADINPUT); /* host bits */
+    assert_int_equal(set(&c, "allowed_networks", "10.0.0.0/33"), COF_BADINPUT);
+    assert_int_equal(set(&c, "allowed_networks", "example.org"), COF_BADINPUT);
+    assert_int_equal(set(&c, "allowed_networks", ""), COF_BADINPUT);
+    assert_int_equal(c.nallowed, 3); /* failed sets leave the old list */
+    assert_int_equal(set(&c, "alert.syslog", "off"), COF_OK);
+    assert_int_equal(c.alert_syslog, 0);
+    assert_int_equal(set(&c, "alert.syslog", "maybe"), COF_BADINPUT);
+    assert_int_equal(set(&c, "alert.webhook", "http://127.0.0.1/x"), COF_BADINPUT);
+    assert_int_equal(set(&c, "alert.webhook", "https://127.0.0.1:9443/hook"), COF_OK);
+    assert_string_equal(c.alert_webhook, "https://127.0.0.1:9443/hook");
+    assert_int_equal(set(&c, "alert.webhook_secret_file", "/etc/coffer/hook.key"), COF_OK);
+    assert_int_equal(set(&c, "alert.webhook_ca", "/etc/coffer/ca.pem"), COF_OK);
+    assert_int_equal(set(&c, "alert.command", "relative/prog"), COF_BADINPUT);
+    assert_int_equal(set(&c, "alert.command", "/usr/local/bin/page-me"), COF_OK);
+    assert_string_equal(c.alert_command, "/usr/local/bin/page-me");
+    assert_int_equal(set(&c, "alert.nosuch", "x"), COF_BADINPUT);
+    assert_int_equal(set(&c, "probe.pin_sha256", "abc"), COF_BADINPUT);
+    assert_int_equal(
+        set(&c, "probe.pin_sha256",
+            "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"),
+        COF_OK);
+    assert_string_equal(c.probe_pin_sha256,
+                        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    cof_config_free(&c);
+    assert_null(c.allowed);
+}
+
 int main(void)
 {
     assert_int_equal(cof_seal_init(), COF_OK);
@@ -215,7 +262,7 @@ int main(void)
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_unknown_and_bad),
         cmocka_unit_test(test_load_file),    cmocka_unit_test(test_tenant_rules),
         cmocka_unit_test(test_policy_apply), cmocka_unit_test(test_record_codec),
-        cmocka_unit_test(test_time_parse),
+        cmocka_unit_test(test_time_parse),   cmocka_unit_test(test_probe_alert_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
