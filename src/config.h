@@ -15,17 +15,14 @@
  *             client_net (CIDR, v4 or v6)
  *   prefix_v4 = 24                    prefix_v6 = 48
  *   hold_seconds = 300  idle_seconds = 518400  max_open_messages = 65536
-<<<<<<< HEAD
  *   server: listen, syslog_listen, syslog_plain_listen = HOST:PORT; tls_cert, tls_key,
  *   syslog_client_ca = FILE; max_connections, per_ip_connections, max_body_bytes,
  *   max_header_bytes, idle_timeout, header_timeout, request_timeout, rate_limit,
  *   budget_per_hour, lockout_failures, threads = N (see cof_server_config)
-=======
  * Probe and alert sinks (see alert.h and docs/PROBE.md):
  *   allowed_networks = CIDR[,CIDR...] (probe targets; default 127.0.0.0/8,::1/128)
  *   alert.syslog = on|off   alert.webhook = https://...   alert.webhook_secret_file = FILE
  *   alert.webhook_ca = FILE   alert.command = /path   probe.pin_sha256 = HEX
->>>>>>> probe
  * POLICY is "keep", "drop", or a comma list of seal|blind with optional domain|prefix,
  * or domain|prefix alone. */
 #ifndef COF_CONFIG_H
@@ -66,7 +63,6 @@ typedef struct {
     uint32_t set_mask; /* fields this tenant overrides */
 } cof_tenant_policy;
 
-<<<<<<< HEAD
 /* The server's settings (coffer serve; docs/CONFIG.md). Empty strings: not set. */
 typedef struct {
     char listen[300];            /* API HOST:PORT (default: the access document's) */
@@ -86,7 +82,6 @@ typedef struct {
     uint32_t lockout_failures;   /* failed authentications before lockout; 20 */
     uint32_t threads;            /* HTTP worker threads; 8 */
 } cof_server_config;
-=======
 /* An IPv4 or IPv6 network (probe issue: allowed_networks). */
 typedef struct {
     uint8_t family;     /* 4 or 6 */
@@ -100,7 +95,6 @@ cof_status cof_netmask_parse(cof_str v, cof_netmask *out) COF_MUST_USE;
 int cof_netmask_contains(const cof_netmask *m, int family, const uint8_t *addr);
 /* Most allowed_networks entries accepted. */
 #define COF_MAX_ALLOWED_NETWORKS 256
->>>>>>> probe
 
 typedef struct {
     char data_dir[4096];
