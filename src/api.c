@@ -472,16 +472,14 @@ static cof_status stats_rows(const cof_stats *st, uint32_t by, int64_t bucket, j
         return COF_ERR(COF_NOMEM, "out of memory");
     cof_status s = cof_output_stats_json(f, st, by, bucket);
     fclose(f);
-    char *line = mem;
-    while (!s && line && *line) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        json_t *o = json_loads(line, 0, NULL);
-        if (o)
-            json_array_append_new(rows, o);
-        line = nl ? nl + 1 : NULL;
-    }
+    /* The CLI writes {"groups":[...],...}: take its groups as the API's rows. */
+    json_t *o = s ? NULL : json_loads(mem, 0, NULL);
+    json_t *g = json_object_get(o, "groups");
+    size_t i;
+    json_t *row;
+    json_array_foreach(g, i, row)
+        json_array_append(rows, row);
+    json_decref(o);
     free(mem);
     return s;
 }

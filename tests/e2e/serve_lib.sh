@@ -28,12 +28,13 @@ serve_stop() { # signal (default TERM); waits; returns the server's exit status
   wait "$SRVPID"
 }
 
-# api TOKENFILE METHOD PATH [curl args...]: prints "STATUS BODY"
+# api TOKENFILE METHOD PATH [curl args...]: prints "STATUS BODY" ($SRC: source address)
 api() {
   local tf=$1 m=$2 p=$3
   shift 3
   local auth=()
   [ -n "$tf" ] && auth=(-H "Authorization: Bearer $(cat "$tf")")
+  [ -n "${SRC:-}" ] && auth+=(--interface "$SRC")
   curl -s --cacert "$CERT" -X "$m" "${auth[@]}" -w '\n%{http_code}' "$@" "https://127.0.0.1:$PORT$p" |
     awk '{l[NR]=$0} END {printf "%s ", l[NR]; for (i=1;i<NR;i++) printf "%s", l[i]; print ""}'
 }

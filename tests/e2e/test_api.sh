@@ -40,13 +40,7 @@ mktoken met metrics '*'
 mktoken old support acme 2026-01-01T00:00:00Z 2>/dev/null || cof token create --principal old --role support --tenant acme --expires 1s --out "$T/tok.old" 2>/dev/null
 mktoken rev support acme
 revid=$(cof token list --json | python3 -c "import json,sys
-for l in sys.stdin:
-  l=l.strip()
-  if not l: continue
-  d=json.loads(l)
-  items = d if isinstance(d,list) else [d]
-  for t in items:
-    if t.get('principal')=='rev': print(t['id'])" | head -1)
+print([t['id'] for t in json.load(sys.stdin) if t['principal']=='rev'][0])")
 check "revoke a token" cof token revoke "$revid"
 printf 'cof_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n' >"$T/tok.bogus"
 chmod 600 "$T/tok.bogus"
@@ -60,10 +54,12 @@ r=$(api "" GET /healthz)
 eq "healthz" '200 {"status":"ok"}' "$r"
 routes="GET:/v1/trail?rcpt=$rcpt_acme GET:/v1/stats GET:/v1/audit GET:/v1/whoami GET:/metrics POST:/v1/events GET:/nonexistent GET:/v1/trail"
 first=""
+k=0 # each refusal from its own loopback address: back-off is per source
 for rt in $routes; do
   m=${rt%%:*}; p=${rt#*:}
   for tf in "" "$T/tok.bogus" "$T/tok.old" "$T/tok.rev"; do
-    r=$(api "$tf" "$m" "$p")
+    k=$((k + 1))
+    r=$(SRC=127.0.1.$k api "$tf" "$m" "$p")
     eq "$m $p with ${tf##*/}${tf:-no token}: 401" 401 "$(status_of "$r")"
     [ -z "$first" ] && first=$(body_of "$r")
     eq "$m $p: the same body for every refusal" "$first" "$(body_of "$r")"
