@@ -12,6 +12,7 @@ if [ ! -x "$RSYSLOGD" ] || [ ! -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.s
 fi
 
 # A CA for syslog clients, and two client certificates: one mapped, one not.
+(
 cd "$T" || exit 1
 cat >ca.tmpl <<'EOF'
 cn = "coffer test syslog CA"
@@ -32,7 +33,8 @@ for c in client other; do
   certtool --generate-certificate --load-privkey $c.key --load-ca-certificate ca.crt \
     --load-ca-privkey ca.key --template client.tmpl --outfile $c.crt 2>/dev/null
 done
-check "test certificates made" test -s client.crt -a -s other.crt
+)
+check "test certificates made" test -s "$T/client.crt" -a -s "$T/other.crt"
 fp() { python3 -c "import ssl,hashlib,sys; print(hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(sys.argv[1]).read())).hexdigest())" "$1"; }
 
 "$GEN" --events 4000 --seed 31 --truth "$T/truth.tsv" --out "$T/mail.log" 2>/dev/null
@@ -44,7 +46,7 @@ cof() { "$COFFER" --config "$CONF" "$@"; }
 cof init >/dev/null
 mktoken mta1 ingest '*'
 mktoken met metrics '*'
-python3 - "$DATA/access.json" "$(fp client.crt)" <<'PY'
+python3 - "$DATA/access.json" "$(fp "$T/client.crt")" <<'PY'
 import json, os, sys
 p, fp = sys.argv[1], sys.argv[2]
 d = json.load(open(p))
