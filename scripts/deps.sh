@@ -6,10 +6,11 @@ level=${1:-test}
 pkgs=(build-essential cmake pkg-config libsodium-dev libzstd-dev libjansson-dev zlib1g-dev gzip
       libgnutls28-dev libmicrohttpd-dev libcurl4-gnutls-dev)
 if [ "$level" = test ] || [ "$level" = bench ]; then
-  pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 pflogsumm procps util-linux)
+  pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 pflogsumm procps util-linux
+        curl gnutls-bin rsyslog rsyslog-gnutls iproute2)
 fi
 if [ "$level" = bench ]; then
-  pkgs+=(sqlite3 postgresql zstd time)
+  pkgs+=(sqlite3 postgresql zstd time wrk)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

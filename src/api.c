@@ -364,11 +364,13 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
     for (size_t i = 0; i < nq && !st; i++) {
         cof_trail_query q = { .field = trail_fields[which].field, .value = cof_str_make(value, vn),
                               .since = since, .until = until, .tenant = all ? NULL : names[i],
-                              .unseal = 1, .limit = 0 };
+                              .unseal = 1, .limit = (size_t)(off + limit + 1) };
         st = cof_query_trail(s->store, &q, &res[i]);
         if (!st) {
             total += res[i].n;
-            truncated |= res[i].truncated;
+            /* Each tenant is asked for one page beyond the cursor: "truncated" means the
+             * hard cap on one lookup was hit, not that another page follows. */
+            truncated |= res[i].truncated && q.limit >= COF_MAX_TRAIL_EVENTS;
         }
     }
     pthread_mutex_unlock(&s->store_mu);
@@ -393,13 +395,17 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
         cof_server_alert(s, "budget.breach", COF_SEV_HIGH,
                          "a principal exhausted its hourly budget of unsealed events", d);
     }
-    json_t *evs = json_array();
+    /* The body is written directly (no JSON tree): trails can be large and this is
+     * the hot path. */
+    cof_buf body;
+    cof_buf_init(&body, 256u << 20);
+    cof_status bs = cof_buf_add(&body, "{\"events\":[", 11);
     size_t idx = 0;
     uint64_t rseg = 0;
     uint32_t rlo = 0, rhi = 0;
     int have = 0;
-    for (size_t i = 0; i < nq; i++)
-        for (size_t j = 0; j < res[i].n; j++, idx++) {
+    for (size_t i = 0; i < nq && !bs; i++)
+        for (size_t j = 0; j < res[i].n && !bs; j++, idx++) {
             if (idx < off || idx >= end)
                 continue;
             const cof_trail_event *e = &res[i].ev[j];
@@ -407,9 +413,11 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
             cof_record rec = e->r;
             if (!unsealed)
                 for (int f = 0; f < COF_NFIELDS; f++)
-                    if (rec.sealed[f].n)
-                        rec.sealed[f] = COF_STR_NULL;
-            json_array_append_new(evs, cof_output_event_json(&rec, 0));
+                    rec.sealed[f] = COF_STR_NULL;
+            if (idx > off)
+                bs = cof_buf_add(&body, ",", 1);
+            if (!bs)
+                bs = cof_output_event_jsonbuf(&rec, 0, &body);
             if (have && e->seg_id == rseg && e->row == rhi + 1) {
                 rhi = e->row;
             } else {
@@ -431,15 +439,13 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
     atomic_fetch_add(&s->events_returned, page);
     if (unsealed)
         atomic_fetch_add(&s->unsealed_returned, page);
-    json_t *o = json_object();
-    json_object_set_new(o, "events", evs);
-    json_object_set_new(o, "count", json_integer((json_int_t)page));
-    json_object_set_new(o, "total", json_integer((json_int_t)total));
-    json_object_set_new(o, "truncated", json_boolean(truncated));
-    json_object_set_new(o, "unsealed", json_boolean(unsealed));
-    if (!unsealed)
-        json_object_set_new(o, "budget_exhausted", json_true());
-    if (end < total) {
+    char tail[160];
+    int tn = snprintf(tail, sizeof tail, "],\"count\":%zu,\"truncated\":%s,\"unsealed\":%s%s,\"next_cursor\":",
+                      page, truncated ? "true" : "false", unsealed ? "true" : "false",
+                      unsealed ? "" : ",\"budget_exhausted\":true");
+    if (!bs)
+        bs = cof_buf_add(&body, tail, (size_t)tn);
+    if (!bs && end < total) {
         uint8_t raw[12];
         uint32_t no = (uint32_t)end;
         raw[0] = (uint8_t)no, raw[1] = (uint8_t)(no >> 8), raw[2] = (uint8_t)(no >> 16),
@@ -447,14 +453,20 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
         cursor_mac(s, r, qdesc, no, raw + 4);
         char b64[32];
         sodium_bin2base64(b64, sizeof b64, raw, 12, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        json_object_set_new(o, "next_cursor", json_string(b64));
-    } else {
-        json_object_set_new(o, "next_cursor", json_null());
+        char cb[48];
+        int cn = snprintf(cb, sizeof cb, "\"%s\"}", b64);
+        bs = cof_buf_add(&body, cb, (size_t)cn);
+    } else if (!bs) {
+        bs = cof_buf_add(&body, "null}", 5);
     }
-    char *body = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    ret = body ? finish(s, c, r, ai, 200, body, "application/json", 0)
-               : finish_err(s, c, r, ai, 500, "out of memory", 0);
+    if (!bs)
+        bs = cof_buf_add(&body, "", 1);
+    if (bs) {
+        cof_buf_free(&body);
+        ret = finish_err(s, c, r, ai, 500, "the answer is too large; use a smaller limit", 0);
+    } else {
+        ret = finish(s, c, r, ai, 200, (char *)body.p, "application/json", 0);
+    }
 out:
     for (size_t i = 0; i < nq; i++)
         cof_trail_free(&res[i]);

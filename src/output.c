@@ -62,6 +62,91 @@ json_t *cof_output_event_json(const cof_record *r, int masked)
     return o;
 }
 
+/* JSON string body of v: ", \ and control bytes escaped; bytes of invalid UTF-8
+ * become '?' (log text is not guaranteed to be UTF-8). */
+static cof_status json_str(cof_buf *b, const char *v, size_t n)
+{
+    int utf8 = cof_str_utf8_valid(cof_str_make(v, n));
+    cof_status st = cof_buf_add(b, "\"", 1);
+    for (size_t i = 0; i < n && !st; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = { '\\', (char)c };
+            st = cof_buf_add(b, e, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[8];
+            snprintf(e, sizeof e, "\\u%04x", c);
+            st = cof_buf_add(b, e, 6);
+        } else if (c >= 0x80 && !utf8) {
+            st = cof_buf_add(b, "?", 1);
+        } else {
+            size_t j = i;
+            while (j < n && (unsigned char)v[j] >= 0x20 && v[j] != '"' && v[j] != '\\' &&
+                   (unsigned char)v[j] != 0x7f && ((unsigned char)v[j] < 0x80 || utf8))
+                j++;
+            st = cof_buf_add(b, v + i, j - i);
+            i = j - 1;
+        }
+    }
+    return st ? st : cof_buf_add(b, "\"", 1);
+}
+
+static cof_status json_kv(cof_buf *b, int *first, const char *k, const char *v, size_t n)
+{
+    cof_status st = cof_buf_add(b, *first ? "\"" : ",\"", *first ? 1 : 2);
+    *first = 0;
+    if (!st) st = cof_buf_add(b, k, strlen(k));
+    if (!st) st = cof_buf_add(b, "\":", 2);
+    return st ? st : json_str(b, v, n);
+}
+
+static cof_status json_kn(cof_buf *b, const char *k, const char *num)
+{
+    cof_status st = cof_buf_add(b, ",\"", 2);
+    if (!st) st = cof_buf_add(b, k, strlen(k));
+    if (!st) st = cof_buf_add(b, "\":", 2);
+    return st ? st : cof_buf_add(b, num, strlen(num));
+}
+
+cof_status cof_output_event_jsonbuf(const cof_record *r, int masked, cof_buf *b)
+{
+    char buf[2 * COF_MAX_FIELD + 64], num[48];
+    int first = 1;
+    cof_status st = cof_buf_add(b, "{", 1);
+    const char *t = cof_time_format(r->time_us, buf, sizeof buf);
+    if (!st) st = json_kv(b, &first, "time", t, strlen(t));
+    for (int f = 0; f < COF_NFIELDS && !st; f++) {
+        const char *v = cof_output_value(r, (cof_field)f, masked, buf, sizeof buf);
+        if (*v)
+            st = json_kv(b, &first, cof_field_name((cof_field)f), v, strlen(v));
+        if (!st && f == COF_F_INSTANCE) {
+            const char *d = cof_direction_name((cof_direction)r->direction);
+            st = json_kv(b, &first, "direction", d, strlen(d));
+        }
+    }
+    if (!st && r->relay_port) {
+        snprintf(num, sizeof num, "%u", (unsigned)r->relay_port);
+        st = json_kn(b, "relay_port", num);
+    }
+    const char *sn = cof_status_name((cof_delivery_status)r->status);
+    if (!st) st = json_kv(b, &first, "status", sn, strlen(sn));
+    if (!st && r->delay_ms >= 0) {
+        snprintf(num, sizeof num, "%.3f", r->delay_ms / 1000.0);
+        st = json_kn(b, "delay", num);
+    }
+    fmt_delays(r, buf, sizeof buf);
+    if (!st && buf[0]) st = json_kv(b, &first, "delays", buf, strlen(buf));
+    if (!st && r->size) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)r->size);
+        st = json_kn(b, "size", num);
+    }
+    if (!st && r->nrcpt) {
+        snprintf(num, sizeof num, "%u", r->nrcpt);
+        st = json_kn(b, "nrcpt", num);
+    }
+    return st ? st : cof_buf_add(b, "}", 1);
+}
+
 cof_status cof_output_trail_json(FILE *f, const cof_trail *t, int masked)
 {
     for (size_t i = 0; i < t->n; i++) {

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "query.h"
 
 /* Display value of field f of r into buf: the unsealed value (masked as j***@d if
@@ -16,6 +17,9 @@ const char *cof_output_value(const cof_record *r, cof_field f, int masked, char 
 
 /* One event as a JSON object with the documented field names. NULL on no memory. */
 json_t *cof_output_event_json(const cof_record *r, int masked);
+
+/* The same object written straight into b (the server's hot path: no jansson tree). */
+cof_status cof_output_event_jsonbuf(const cof_record *r, int masked, cof_buf *b) COF_MUST_USE;
 
 void cof_output_trail_table(FILE *f, const cof_trail *t, int masked);
 cof_status cof_output_trail_json(FILE *f, const cof_trail *t, int masked) COF_MUST_USE;

@@ -480,7 +480,7 @@ cof_status cof_server_run(const cof_config *cfg, const cof_serve_opts *o)
         int loop;
         if (cof_net_parse_hostport(api, &ss, &sl, &loop) != COF_OK)
             memset(&ss, 0, sizeof ss);
-        unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+        unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                          MHD_USE_ERROR_LOG;
         if (ss.ss_family == AF_INET6)
             flags |= MHD_USE_IPv6;

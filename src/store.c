@@ -934,6 +934,10 @@ static cof_status cache_get(cof_store *s, uint64_t id, cof_seg **out)
     cof_status st = cof_seg_open(path, &seg);
     if (st)
         return st;
+    /* The reader cache budget (cache_mb) is shared equally by the live segments, with
+     * at least 64 shares so a young store does not hand one segment everything. */
+    size_t shares = s->nsegs > 64 ? s->nsegs : 64;
+    cof_seg_set_cache(seg, ((size_t)s->cfg->cache_mb << 20) / shares);
     cof_seg_close(s->cache[victim].seg);
     s->cache[victim].seg = seg;
     s->cache[victim].seg_id = id;
