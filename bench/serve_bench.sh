@@ -64,7 +64,7 @@ EOF
 fi
 # 1,000 recipients, weighted as they occur in the log (popular ones come up more).
 awk -F'\t' 'NR>1 && $10!="" {print $10}' "$ST/truth.tsv" | shuf -n 1000 --random-source=<(yes) >"$OUT/rcpts.txt"
-avg_events=$(awk -F'\t' 'NR==FNR {w[$1]=1; next} FNR>1 && ($10 in w) {n++} END {printf "%.1f", n/1000}' "$OUT/rcpts.txt" "$ST/truth.tsv")
+avg_events=$(awk -F'\t' 'NR==FNR {c[$1]++; next} FNR>1 && ($10 in c) {n[$10]++} END {for (r in c) {t+=c[r]*n[r]; k+=c[r]}; printf "%.1f", t/k}' "$OUT/rcpts.txt" "$ST/truth.tsv")
 kv events_per_lookup_avg "$avg_events"
 
 # ---------------------------------------------------------------- coffer over HTTPS
@@ -92,6 +92,11 @@ kv coffer_https_trail_p50_ms "$(ms "$(awk '$1=="50%" {print $2}' "$OUT/wrk.txt")
 kv coffer_https_trail_p99_ms "$(ms "$(awk '$1=="99%" {print $2}' "$OUT/wrk.txt")")"
 kv coffer_https_non2xx "$(awk '/Non-2xx/ {print $NF}' "$OUT/wrk.txt" | tail -1)"
 kv coffer_https_errors "$(grep -c '^status' "$OUT/wrk.err" || true)"
+# The same lookups asking for the first page of 10 events (a support UI's first screen).
+LIMIT=10 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s bench/wrk_trail.lua "https://127.0.0.1:$PORT" >"$OUT/wrk10.txt" 2>"$OUT/wrk10.err"
+kv coffer_https_trail10_rps "$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$OUT/wrk10.txt")"
+kv coffer_https_trail10_p50_ms "$(ms "$(awk '$1=="50%" {print $2}' "$OUT/wrk10.txt")")"
+kv coffer_https_trail10_p99_ms "$(ms "$(awk '$1=="99%" {print $2}' "$OUT/wrk10.txt")")"
 kill "$SRV"; wait "$SRV" || true
 
 # ---------------------------------------------------------------- PostgreSQL + pgbench
@@ -128,6 +133,15 @@ cat "$PGWORK"/pgb.* | awk '{print $3}' | sort -n >"$PGWORK/lat"
 n=$(wc -l <"$PGWORK/lat")
 kv pg_trail_p50_ms "$(awk -v n="$n" 'NR==int(n*0.50)+1 {printf "%.3f", $1/1000}' "$PGWORK/lat")"
 kv pg_trail_p99_ms "$(awk -v n="$n" 'NR==int(n*0.99)+1 {printf "%.3f", $1/1000}' "$PGWORK/lat")"
+sed 's/;$/ LIMIT 10;/' "$PGWORK/lookup.sql" >"$PGWORK/lookup10.sql"
+rm -f "$PGWORK"/pgb.*
+(cd "$PGWORK" && pgbench -n -h 127.0.0.1 -p "$PGPORT" -U bench -M prepared -c "$CONNS" -j 2 -T "$SECS" \
+  -f "$PGWORK/lookup10.sql" -l --log-prefix=pgb postgres >"$OUT/pgbench10.txt" 2>&1)
+kv pg_trail10_tps "$(awk '/^tps/ {printf "%.0f", $3}' "$OUT/pgbench10.txt")"
+cat "$PGWORK"/pgb.* | awk '{print $3}' | sort -n >"$PGWORK/lat"
+n=$(wc -l <"$PGWORK/lat")
+kv pg_trail10_p50_ms "$(awk -v n="$n" 'NR==int(n*0.50)+1 {printf "%.3f", $1/1000}' "$PGWORK/lat")"
+kv pg_trail10_p99_ms "$(awk -v n="$n" 'NR==int(n*0.99)+1 {printf "%.3f", $1/1000}' "$PGWORK/lat")"
 $RUNAS "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
 PGDATA=""
 

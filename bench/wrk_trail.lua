@@ -8,6 +8,7 @@ local f = io.open(os.getenv("TOKEN_FILE"))
 local token = f:read("*l")
 f:close()
 local hdr = { ["Authorization"] = "Bearer " .. token }
+local limit = os.getenv("LIMIT") or "1000"
 
 function setup(thread)
   thread:set("seed", math.random(1, 1000000))
@@ -19,7 +20,7 @@ end
 
 request = function()
   local r = rcpts[math.random(#rcpts)]
-  return wrk.format("GET", "/v1/trail?limit=1000&rcpt=" .. r, hdr)
+  return wrk.format("GET", "/v1/trail?limit=" .. limit .. "&rcpt=" .. r, hdr)
 end
 
 response = function(status, headers, body)

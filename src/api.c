@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "apiparam.h"
 #include "buf.h"
 #include "output.h"
 #include "query.h"
@@ -200,28 +201,7 @@ static const char *arg(struct MHD_Connection *c, const char *k)
     return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
 }
 
-static int parse_time_arg(struct MHD_Connection *c, const char *k, int64_t dflt, int64_t *out)
-{
-    const char *v = arg(c, k);
-    if (!v || !*v) {
-        *out = dflt;
-        return 1;
-    }
-    if (strlen(v) > 64)
-        return 0;
-    return cof_time_parse(cof_str_c(v), cof_time_now_us(), out) == COF_OK;
-}
 
-static int parse_uint_arg(struct MHD_Connection *c, const char *k, uint64_t dflt, uint64_t max,
-                          uint64_t *out)
-{
-    const char *v = arg(c, k);
-    if (!v || !*v) {
-        *out = dflt;
-        return 1;
-    }
-    return cof_str_to_u64(cof_str_c(v), max, out) && *out > 0;
-}
 
 /* Tenants a request may touch for perm: *all, or names (pointers into the document). */
 static int tenants_for(cof_server *s, req *r, uint32_t perm, const char *want, int *all,
@@ -246,16 +226,31 @@ static int tenants_for(cof_server *s, req *r, uint32_t perm, const char *want, i
     return 1;
 }
 
+typedef struct {
+    cof_kv kv[COF_API_MAX_PARAMS + 1];
+    size_t n;
+} kvset;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    kvset *k = cls;
+    if (k->n == COF_API_MAX_PARAMS + 1)
+        return MHD_NO; /* one beyond the maximum is enough to refuse */
+    k->kv[k->n].k = key;
+    k->kv[k->n].v = value ? value : "";
+    k->n++;
+    return MHD_YES;
+}
+
+static void args_of(struct MHD_Connection *c, kvset *k)
+{
+    k->n = 0;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, k);
+}
+
 /* ------------------------------------------------------------ routes */
 
-static const struct {
-    const char *arg;
-    cof_field field;
-} trail_fields[] = {
-    { "rcpt", COF_F_RECIPIENT },   { "sender", COF_F_SENDER },       { "msgid", COF_F_MESSAGE_ID },
-    { "queue_id", COF_F_QUEUE_ID }, { "sasl", COF_F_SASL_USERNAME }, { "client_ip", COF_F_CLIENT_IP },
-    { "orig_rcpt", COF_F_ORIG_RECIPIENT },
-};
 
 /* Cursor: base64url(u32 offset || 8-byte keyed MAC of principal and query). */
 static void cursor_mac(cof_server *s, req *r, const char *qdesc, uint32_t off, uint8_t mac[8])
@@ -285,64 +280,37 @@ static void ids_add(char *ids, size_t cap, uint64_t seg, uint32_t lo, uint32_t h
 
 static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
-    static const char *const allowed[] = { "rcpt", "sender", "msgid", "queue_id", "sasl", "client_ip",
-                                           "orig_rcpt", "since", "until", "tenant", "limit", "cursor",
-                                           NULL };
     ai->action = "trail";
     if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & COF_PERM_TRAIL))
         return finish_err(s, c, r, ai, 403, "this principal may not read trails", 0);
-    if (unknown_arg(c, allowed))
-        return finish_err(s, c, r, ai, 400, "unknown query parameter", 0);
-    int which = -1;
-    const char *value = NULL;
-    for (size_t i = 0; i < sizeof trail_fields / sizeof trail_fields[0]; i++) {
-        const char *v = arg(c, trail_fields[i].arg);
-        if (!v)
-            continue;
-        if (which >= 0)
-            return finish_err(s, c, r, ai, 400, "give exactly one of rcpt, sender, msgid, queue_id, "
-                                                "sasl, client_ip, orig_rcpt", 0);
-        which = (int)i;
-        value = v;
-    }
-    if (which < 0)
-        return finish_err(s, c, r, ai, 400, "give exactly one of rcpt, sender, msgid, queue_id, sasl, "
-                                            "client_ip, orig_rcpt (exact match; no listing)", 0);
-    size_t vn = strlen(value);
-    if (vn == 0 || vn > COF_MAX_ADDR || strpbrk(value, "*%?"))
-        return finish_err(s, c, r, ai, 400, "lookups are exact-match only: one complete value, no "
-                                            "wildcards or prefixes", 0);
-    int64_t since, until;
-    uint64_t limit, off = 0;
-    if (!parse_time_arg(c, "since", INT64_MIN, &since) || !parse_time_arg(c, "until", INT64_MAX, &until))
-        return finish_err(s, c, r, ai, 400, "since/until: use 2026-11-23, RFC 3339, or an age like 2h", 0);
-    if (!parse_uint_arg(c, "limit", 100, COF_API_MAX_PAGE, &limit))
-        return finish_err(s, c, r, ai, 400, "limit must be 1..1000", 0);
-    const char *tenant = arg(c, "tenant");
-    if (tenant && !cof_tenant_name_valid(cof_str_c(tenant)))
-        return finish_err(s, c, r, ai, 400, "invalid tenant name", 0);
+    kvset kv;
+    args_of(c, &kv);
+    cof_trail_params tp;
+    const char *why = "bad request";
+    if (cof_api_trail_params(kv.kv, kv.n, cof_time_now_us(), &tp, &why) != COF_OK)
+        return finish_err(s, c, r, ai, 400, why, 0);
+    const char *value = tp.value;
+    size_t vn = tp.value_len;
+    int64_t since = tp.since, until = tp.until;
+    uint64_t limit = tp.limit, off = 0;
+    const char *tenant = tp.tenant;
     /* Audit parameters: the value only as its blind token. */
     char tok[40];
     if (cof_audit_blind(s->audit_blind_key, cof_str_make(value, vn), tok) != COF_OK)
         snprintf(tok, sizeof tok, "b:?");
-    ai->params = json_pack("{s:s,s:s}", "field", trail_fields[which].arg, "value", tok);
+    ai->params = json_pack("{s:s,s:s}", "field", tp.arg, "value", tok);
     if (tenant)
         json_object_set_new(ai->params, "tenant", json_string(tenant));
-    if (arg(c, "since"))
+    if (tp.has_since)
         json_object_set_new(ai->params, "since", json_integer(since));
-    if (arg(c, "until"))
+    if (tp.has_until)
         json_object_set_new(ai->params, "until", json_integer(until));
     char qdesc[512];
-    snprintf(qdesc, sizeof qdesc, "%s=%s|%" PRId64 "|%" PRId64 "|%s", trail_fields[which].arg, tok, since,
-             until, tenant ? tenant : "");
-    const char *cur = arg(c, "cursor");
-    if (cur) {
-        uint8_t raw[12], mac[8];
-        size_t rl = 0;
-        if (strlen(cur) > 32 ||
-            sodium_base642bin(raw, sizeof raw, cur, strlen(cur), NULL, &rl, NULL,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 || rl != 12)
-            return finish_err(s, c, r, ai, 400, "invalid cursor", 0);
+    snprintf(qdesc, sizeof qdesc, "%s=%s|%" PRId64 "|%" PRId64 "|%s", tp.arg, tok, since, until,
+             tenant ? tenant : "");
+    if (tp.has_cursor) {
+        uint8_t mac[8];
+        const uint8_t *raw = tp.cursor;
         off = (uint64_t)raw[0] | (uint64_t)raw[1] << 8 | (uint64_t)raw[2] << 16 | (uint64_t)raw[3] << 24;
         cursor_mac(s, r, qdesc, (uint32_t)off, mac);
         if (sodium_memcmp(mac, raw + 4, 8) != 0)
@@ -362,7 +330,7 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
     int truncated = 0;
     pthread_mutex_lock(&s->store_mu);
     for (size_t i = 0; i < nq && !st; i++) {
-        cof_trail_query q = { .field = trail_fields[which].field, .value = cof_str_make(value, vn),
+        cof_trail_query q = { .field = tp.field, .value = cof_str_make(value, vn),
                               .since = since, .until = until, .tenant = all ? NULL : names[i],
                               .unseal = 1, .limit = (size_t)(off + limit + 1) };
         st = cof_query_trail(s->store, &q, &res[i]);
@@ -498,25 +466,18 @@ static cof_status stats_rows(const cof_stats *st, uint32_t by, int64_t bucket, j
 
 static enum MHD_Result route_stats(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
-    static const char *const allowed[] = { "by", "bucket", "since", "until", "tenant", NULL };
     ai->action = "stats";
     if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & COF_PERM_STATS))
         return finish_err(s, c, r, ai, 403, "this principal may not read statistics", 0);
-    if (unknown_arg(c, allowed))
-        return finish_err(s, c, r, ai, 400, "unknown query parameter", 0);
-    uint32_t by = COF_BY_STATUS;
-    const char *bys = arg(c, "by");
-    if (bys && (strlen(bys) > 128 || cof_stats_by_parse(cof_str_c(bys), &by) != COF_OK))
-        return finish_err(s, c, r, ai, 400, "by: a comma list of status, dsn_class, rcpt_domain, relay, tenant", 0);
-    int64_t bucket = 0, since, until;
-    const char *bk = arg(c, "bucket");
-    if (bk && (strlen(bk) > 16 || cof_duration_parse(cof_str_c(bk), &bucket) != COF_OK || bucket <= 0))
-        return finish_err(s, c, r, ai, 400, "bucket: a duration such as 1h or 15m", 0);
-    if (!parse_time_arg(c, "since", INT64_MIN, &since) || !parse_time_arg(c, "until", INT64_MAX, &until))
-        return finish_err(s, c, r, ai, 400, "since/until: use 2026-11-23, RFC 3339, or an age like 2h", 0);
-    const char *tenant = arg(c, "tenant");
-    if (tenant && !cof_tenant_name_valid(cof_str_c(tenant)))
-        return finish_err(s, c, r, ai, 400, "invalid tenant name", 0);
+    kvset kv;
+    args_of(c, &kv);
+    cof_stats_params sp;
+    const char *why = "bad request";
+    if (cof_api_stats_params(kv.kv, kv.n, cof_time_now_us(), &sp, &why) != COF_OK)
+        return finish_err(s, c, r, ai, 400, why, 0);
+    uint32_t by = sp.by;
+    int64_t bucket = sp.bucket, since = sp.since, until = sp.until;
+    const char *tenant = sp.tenant, *bys = sp.by_s, *bk = sp.bucket_s;
     ai->params = json_pack("{s:s?,s:s?,s:s?}", "by", bys, "bucket", bk, "tenant", tenant);
     int all = 0;
     const char *names[MAX_SCOPE];
@@ -582,21 +543,18 @@ static cof_status audit_collect(void *ctx, const cof_audit_entry *e)
 
 static enum MHD_Result route_audit(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
-    static const char *const allowed[] = { "since", "until", "principal", "action", "limit", NULL };
     ai->action = "audit";
     if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & COF_PERM_AUDIT))
         return finish_err(s, c, r, ai, 403, "this principal may not read the audit trail", 0);
-    if (unknown_arg(c, allowed))
-        return finish_err(s, c, r, ai, 400, "unknown query parameter", 0);
-    int64_t since, until;
-    uint64_t limit;
-    if (!parse_time_arg(c, "since", 0, &since) || !parse_time_arg(c, "until", 0, &until))
-        return finish_err(s, c, r, ai, 400, "since/until: use 2026-11-23, RFC 3339, or an age like 2h", 0);
-    if (!parse_uint_arg(c, "limit", 100, COF_API_MAX_PAGE, &limit))
-        return finish_err(s, c, r, ai, 400, "limit must be 1..1000", 0);
-    const char *pr = arg(c, "principal"), *ac = arg(c, "action");
-    if ((pr && strlen(pr) > COF_MAX_PRINCIPAL_NAME) || (ac && strlen(ac) > 64))
-        return finish_err(s, c, r, ai, 400, "principal or action too long", 0);
+    kvset kv;
+    args_of(c, &kv);
+    cof_audit_params apm;
+    const char *why = "bad request";
+    if (cof_api_audit_params(kv.kv, kv.n, cof_time_now_us(), &apm, &why) != COF_OK)
+        return finish_err(s, c, r, ai, 400, why, 0);
+    int64_t since = apm.since, until = apm.until;
+    uint64_t limit = apm.limit;
+    const char *pr = apm.principal, *ac = apm.action;
     ai->params = json_pack("{s:s?,s:s?}", "principal", pr, "action", ac);
     cof_audit_filter f = { .since = since, .until = until, .principal = pr, .action = ac };
     audit_ring *ar = calloc(1, sizeof *ar);
@@ -762,15 +720,8 @@ static enum MHD_Result route_events(cof_server *s, struct MHD_Connection *c, req
     const char *bid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
     if (!bid)
         bid = arg(c, "batch_id");
-    if (bid) {
-        size_t bl = strlen(bid);
-        int ok = bl >= 1 && bl <= COF_INTAKE_MAX_BATCH_ID;
-        for (size_t i = 0; i < bl && ok; i++)
-            ok = (bid[i] >= '0' && bid[i] <= '9') || (bid[i] >= 'a' && bid[i] <= 'z') ||
-                 (bid[i] >= 'A' && bid[i] <= 'Z') || strchr("._:-", bid[i]);
-        if (!ok)
-            return finish_err(s, c, r, ai, 400, "batch id: 1..128 of [A-Za-z0-9._:-]", 0);
-    }
+    if (bid && !cof_api_batch_id_valid(bid))
+        return finish_err(s, c, r, ai, 400, "batch id: 1..128 of [A-Za-z0-9._:-]", 0);
     /* Tenant: a principal that may write one tenant writes that tenant only. */
     const char *tenant = arg(c, "tenant");
     int all = 0;

@@ -20,7 +20,6 @@
 #include "syslogd.h"
 
 #define COF_MAX_BATCH_LINES 100000 /* lines in one POST /v1/events */
-#define COF_API_MAX_PAGE 1000      /* events per trail page */
 #define COF_LAT_BUCKETS 8
 
 typedef struct cof_server {
