@@ -831,8 +831,13 @@ static unsigned authenticate(cof_server *s, struct MHD_Connection *c, req *r, un
             *why = "principal locked out";
             return 429;
         }
-        r->acc = cof_server_access_get(s);
+        r->acc = cof_server_access_get(s, 0);
         r->p = cof_access_find(r->acc->a, r->tok.principal);
+        if (!r->p) { /* a principal created a moment ago: look at the file now */
+            cof_server_access_put(s, r->acc);
+            r->acc = cof_server_access_get(s, 1);
+            r->p = cof_access_find(r->acc->a, r->tok.principal);
+        }
         if (!r->p || r->p->suspended) {
             *why = r->p ? "principal suspended" : "principal unknown";
             r->p = NULL;

@@ -149,10 +149,12 @@ static cof_status access_reload(cof_server *s, int force)
     return COF_OK;
 }
 
-access_ref *cof_server_access_get(cof_server *s)
+access_ref *cof_server_access_get(cof_server *s, int fresh)
 {
     pthread_mutex_lock(&s->access_mu);
     int64_t now = cof_time_now_us();
+    if (fresh)
+        s->access_checked_us = 0;
     /* One stat per 100 ms at most: `coffer token create` reaches the server at once
      * for practical purposes, and a request storm does not become a stat storm. */
     if (now - s->access_checked_us > 100000) {
@@ -250,7 +252,7 @@ static void *sweeper(void *arg)
 static cof_status syslog_authz(void *ctx, const char fp[65], const char *peer, char principal[65])
 {
     cof_server *s = ctx;
-    access_ref *r = cof_server_access_get(s);
+    access_ref *r = cof_server_access_get(s, 0);
     const cof_principal *p = cof_access_by_cert(r->a, fp);
     cof_status st = COF_DENIED;
     if (p && (cof_access_any_perms(r->a, p, cof_time_now_us()) & COF_PERM_INGEST)) {
@@ -280,7 +282,7 @@ static cof_status syslog_sink(void *ctx, const char *principal, const char *peer
     const char *forced = NULL;
     char tbuf[COF_MAX_TENANT_NAME + 1] = "";
     if (strcmp(principal, "local") != 0) {
-        access_ref *r = cof_server_access_get(s);
+        access_ref *r = cof_server_access_get(s, 0);
         const cof_principal *p = cof_access_find(r->a, principal);
         int all = 0;
         const char *names[2];

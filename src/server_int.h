@@ -84,8 +84,9 @@ typedef struct access_ref {
 } access_ref;
 
 /* server.c helpers used by api.c */
-/* The current access document (re-read first if the file changed); put it back. */
-access_ref *cof_server_access_get(cof_server *s);
+/* The current access document (re-read first if the file changed; checked at most
+ * every 100 ms unless fresh); put it back. */
+access_ref *cof_server_access_get(cof_server *s, int fresh);
 void cof_server_access_put(cof_server *s, access_ref *r);
 void cof_server_alert(cof_server *s, const char *kind, cof_severity sev, const char *summary,
                       const char *details_json);
