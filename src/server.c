@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,30 @@ static cof_status ident_load(const char *cert_path, const char *key_path, tls_id
 }
 
 static cof_server *g_srv; /* for the GnuTLS retrieve callback, which has no context */
+
+/* libmicrohttpd's own messages may quote a request URI, and a URI may carry a personal
+ * value: only the message's fixed text is logged, never its arguments. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls, (void)ap;
+    char line[256];
+    size_t n = 0;
+    for (const char *p = fmt; *p && n + 2 < sizeof line; p++) {
+        if (*p == '%') { /* skip the conversion: flags, width, length, specifier */
+            p++;
+            while (*p && strchr("-+ #0123456789.*lhzjtL", *p))
+                p++;
+            if (!*p)
+                break;
+            line[n++] = '_';
+            continue;
+        }
+        if (*p != '\n')
+            line[n++] = *p;
+    }
+    line[n] = 0;
+    fprintf(stderr, "coffer serve: http: %s\n", line);
+}
 
 static int cert_cb(gnutls_session_t sess, const gnutls_datum_t *req_ca, int nreqs,
                    const gnutls_pk_algorithm_t *algos, int nalgos, gnutls_pcert_st **pcert,
@@ -501,6 +526,7 @@ cof_status cof_server_run(const cof_config *cfg, const cof_serve_opts *o)
             MHD_OPTION_STRICT_FOR_CLIENT, 1,
             MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
             MHD_OPTION_END);
         if (!s->mhd)
             st = COF_ERR(COF_IO, "cannot start the HTTPS listener on %s (in use, or not an "
