@@ -69,7 +69,7 @@ if command -v mariadbd >/dev/null; then
   p=$(freeport)
   mariadbd --no-defaults --datadir="$MY/data" --socket="$MY/sock" --port="$p" \
     --bind-address=127.0.0.1 --skip-name-resolve --user=root --pid-file="$MY/pid" \
-    --log-error="$MY/err.log" & PIDS+=($!)
+    --log-error="$MY/err.log" 2>"$MY/stderr" & PIDS+=($!)
   waitport "$p" 60
   mariadb --no-defaults -S "$MY/sock" -u root -e \
     "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL ON *.* TO 'root'@'127.0.0.1';" 2>>"$T/my.err"
