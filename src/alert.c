@@ -79,7 +79,7 @@ struct cof_alerts {
     char webhook[1024], ca[4096], command[4096];
     uint8_t *secret; /* sodium_malloc */
     size_t secret_len;
-    cof_netmask *allowed;
+    cof_netmask allowed[COF_MAX_ALLOWED_NETWORKS];
     uint32_t nallowed;
 };
 
@@ -530,11 +530,6 @@ cof_status cof_alerts_open(const cof_config *cfg, cof_alerts **out)
         snprintf(a->webhook, sizeof a->webhook, "%s", cfg->alert_webhook);
         snprintf(a->ca, sizeof a->ca, "%s", cfg->alert_webhook_ca);
         a->nallowed = cfg->nallowed;
-        a->allowed = malloc((cfg->nallowed ? cfg->nallowed : 1) * sizeof *a->allowed);
-        if (!a->allowed) {
-            st = COF_ERR(COF_NOMEM, "out of memory");
-            goto out;
-        }
         memcpy(a->allowed, cfg->allowed, cfg->nallowed * sizeof *a->allowed);
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             st = COF_ERR(COF_IO, "libcurl initialisation failed");
@@ -641,7 +636,6 @@ void cof_alerts_close(cof_alerts *a)
         sodium_free(a->secret); /* wipes */
     if (a->sinks & SINK_SYSLOG)
         closelog();
-    free(a->allowed);
     pthread_cond_destroy(&a->wake);
     pthread_cond_destroy(&a->drained);
     pthread_mutex_destroy(&a->mu);
