@@ -412,6 +412,15 @@ static const char *sink_name(unsigned bit)
 static void *worker(void *arg)
 {
     cof_alerts *a = arg;
+    /* A command that exits without reading its stdin must not kill the process with
+     * SIGPIPE (the write fails with EPIPE instead); signals meant for the program go
+     * to its other threads. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
         uint64_t now = mono_ms(), best = UINT64_MAX;

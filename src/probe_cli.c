@@ -160,6 +160,7 @@ int cof_cmd_probe(const cof_config *cfg, int argc, char **argv)
     if (!targets)
         return 1;
     o.pin_sha256 = cfg->probe_pin_sha256[0] ? cfg->probe_pin_sha256 : NULL;
+    signal(SIGPIPE, SIG_IGN); /* a peer closing mid-write is an error return, not death */
     o.progress = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
