@@ -513,6 +513,8 @@ static void *worker(void *arg)
 cof_status cof_alerts_open(const cof_config *cfg, cof_alerts **out)
 {
     cof_status st = COF_OK;
+    if (sodium_init() < 0) /* idempotent; needed for sodium_malloc and ids */
+        return COF_ERR(COF_IO, "libsodium initialisation failed");
     cof_alerts *a = calloc(1, sizeof *a);
     if (!a)
         return COF_ERR(COF_NOMEM, "out of memory");
