@@ -12,10 +12,10 @@ RESPONDER=$COF_SRC/tests/e2e/probe_responder.py
 freeport() {
   python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
 }
-waitport() { # port [seconds]
+waitport() { # port [seconds] (address: $BIND or 127.0.0.1)
   local i
   for i in $(seq 1 $((${2:-20} * 10))); do
-    python3 -c "import socket,sys;s=socket.socket();s.settimeout(0.2);sys.exit(s.connect_ex(('127.0.0.1',$1)))" && return 0
+    python3 -c "import socket,sys;s=socket.socket();s.settimeout(0.2);sys.exit(s.connect_ex(('${BIND:-127.0.0.1}',$1)))" && return 0
     sleep 0.1
   done
   echo "# port $1 never opened" >&2
