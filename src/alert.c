@@ -79,7 +79,7 @@ struct cof_alerts {
     char webhook[1024], ca[4096], command[4096];
     uint8_t *secret; /* sodium_malloc */
     size_t secret_len;
-    cof_netmask *allowed;
+    cof_netmask allowed[COF_MAX_ALLOWED_NETWORKS];
     uint32_t nallowed;
 };
 
@@ -412,6 +412,15 @@ static const char *sink_name(unsigned bit)
 static void *worker(void *arg)
 {
     cof_alerts *a = arg;
+    /* A command that exits without reading its stdin must not kill the process with
+     * SIGPIPE (the write fails with EPIPE instead); signals meant for the program go
+     * to its other threads. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
         uint64_t now = mono_ms(), best = UINT64_MAX;
@@ -504,6 +513,8 @@ static void *worker(void *arg)
 cof_status cof_alerts_open(const cof_config *cfg, cof_alerts **out)
 {
     cof_status st = COF_OK;
+    if (sodium_init() < 0) /* idempotent; needed for sodium_malloc and ids */
+        return COF_ERR(COF_IO, "libsodium initialisation failed");
     cof_alerts *a = calloc(1, sizeof *a);
     if (!a)
         return COF_ERR(COF_NOMEM, "out of memory");
@@ -530,11 +541,6 @@ cof_status cof_alerts_open(const cof_config *cfg, cof_alerts **out)
         snprintf(a->webhook, sizeof a->webhook, "%s", cfg->alert_webhook);
         snprintf(a->ca, sizeof a->ca, "%s", cfg->alert_webhook_ca);
         a->nallowed = cfg->nallowed;
-        a->allowed = malloc((cfg->nallowed ? cfg->nallowed : 1) * sizeof *a->allowed);
-        if (!a->allowed) {
-            st = COF_ERR(COF_NOMEM, "out of memory");
-            goto out;
-        }
         memcpy(a->allowed, cfg->allowed, cfg->nallowed * sizeof *a->allowed);
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             st = COF_ERR(COF_IO, "libcurl initialisation failed");
@@ -641,7 +647,6 @@ void cof_alerts_close(cof_alerts *a)
         sodium_free(a->secret); /* wipes */
     if (a->sinks & SINK_SYSLOG)
         closelog();
-    free(a->allowed);
     pthread_cond_destroy(&a->wake);
     pthread_cond_destroy(&a->drained);
     pthread_mutex_destroy(&a->mu);

@@ -87,41 +87,25 @@ int cof_netmask_contains(const cof_netmask *m, int family, const uint8_t *addr)
 
 static cof_status set_allowed(cof_config *c, cof_str v, const char *where)
 {
-    cof_netmask *list = NULL;
+    cof_netmask list[COF_MAX_ALLOWED_NETWORKS];
     uint32_t n = 0;
-    cof_status st = COF_OK;
+    cof_status st;
     while (v.n) {
         const char *comma = memchr(v.p, ',', v.n);
         cof_str w = cof_str_trim(cof_str_make(v.p, comma ? (size_t)(comma - v.p) : v.n));
         v = comma ? cof_str_make(comma + 1, v.n - (size_t)(comma - v.p) - 1) : COF_STR_NULL;
-        if (n >= COF_MAX_ALLOWED_NETWORKS) {
-            st = COF_ERR(COF_LIMIT, "%s: more than %d allowed_networks", where,
-                         COF_MAX_ALLOWED_NETWORKS);
-            goto out;
-        }
-        cof_netmask *nl = realloc(list, (n + 1) * sizeof *nl);
-        if (!nl) {
-            st = COF_ERR(COF_NOMEM, "out of memory");
-            goto out;
-        }
-        list = nl;
-        if ((st = cof_netmask_parse(w, &list[n]))) {
-            st = COF_ERR(st, "%s: allowed_networks: %s", where, cof_err_msg());
-            goto out;
-        }
+        if (n >= COF_MAX_ALLOWED_NETWORKS)
+            return COF_ERR(COF_LIMIT, "%s: more than %d allowed_networks", where,
+                           COF_MAX_ALLOWED_NETWORKS);
+        if ((st = cof_netmask_parse(w, &list[n])))
+            return COF_ERR(st, "%s: allowed_networks: %s", where, cof_err_msg());
         n++;
     }
-    if (n == 0) {
-        st = COF_ERR(COF_BADINPUT, "%s: allowed_networks needs at least one CIDR", where);
-        goto out;
-    }
-    free(c->allowed);
-    c->allowed = list;
+    if (n == 0)
+        return COF_ERR(COF_BADINPUT, "%s: allowed_networks needs at least one CIDR", where);
+    memcpy(c->allowed, list, n * sizeof list[0]);
     c->nallowed = n;
-    list = NULL;
-out:
-    free(list);
-    return st;
+    return COF_OK;
 }
 
 static cof_status probe_alert_defaults(cof_config *c)
@@ -234,9 +218,6 @@ void cof_config_free(cof_config *c)
 {
     free(c->rules);
     free(c->tpol);
-    free(c->allowed); /* probe issue */
-    c->allowed = NULL;
-    c->nallowed = 0;
     c->rules = NULL;
     c->tpol = NULL;
     c->nrules = c->ntpol = 0;

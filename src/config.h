@@ -113,7 +113,8 @@ typedef struct {
     cof_tenant_policy *tpol;
     uint32_t ntpol;
     /* --- probe and alert sinks (probe issue; keep together) --- */
-    cof_netmask *allowed;    /* allowed_networks; malloc'd, at least one entry */
+    cof_netmask allowed[COF_MAX_ALLOWED_NETWORKS]; /* allowed_networks (inline: the config
+                                                      owns no heap memory for it) */
     uint32_t nallowed;
     int alert_syslog;        /* alert.syslog (default on) */
     char alert_webhook[1024];        /* alert.webhook ("" = none) */

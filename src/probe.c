@@ -181,7 +181,7 @@ cof_status cof_probe_plan_add(const cof_config *cfg, cof_probe_plan *p, const ch
     hints.ai_flags = AI_NUMERICHOST;
     int numeric = getaddrinfo(host, NULL, &hints, &res) == 0;
     if (!numeric) {
-        hints.ai_flags = AI_ADDRCONFIG * 0;
+        hints.ai_flags = 0;
         int e = getaddrinfo(host, NULL, &hints, &res);
         if (e != 0)
             return COF_ERR(COF_NOTFOUND, "target %s: cannot resolve (%s)", host, gai_strerror(e));

@@ -29,7 +29,8 @@ static const char usage_probe[] =
     "  --json                   one JSON object per finding, then a summary object\n"
     "  --fail-on SEVERITY       exit 3 if a finding is at least this (default high)\n"
     "  --min-severity SEVERITY  show findings from this severity up (default info)\n"
-    "  --watch INTERVAL         repeat (e.g. 5m); alert (syslog, webhook, command) on new findings\n"
+    "  --watch INTERVAL         repeat (e.g. 5m); alert (syslog, webhook, command) on each new\n"
+    "                           finding of severity low or above\n"
     "  --rounds N               with --watch: stop after N rounds (default: until a signal)\n"
     "  --ca FILE                CA certificates (PEM) for coffer endpoints\n"
     "  --connect-timeout MS     default 1000      --timeout MS   read timeout, default 2000\n"
@@ -159,6 +160,7 @@ int cof_cmd_probe(const cof_config *cfg, int argc, char **argv)
     if (!targets)
         return 1;
     o.pin_sha256 = cfg->probe_pin_sha256[0] ? cfg->probe_pin_sha256 : NULL;
+    signal(SIGPIPE, SIG_IGN); /* a peer closing mid-write is an error return, not death */
     o.progress = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -277,7 +279,8 @@ int cof_cmd_probe(const cof_config *cfg, int argc, char **argv)
             finding_key(&fs[i], k, sizeof k);
             int is_new = seen_add(&seen, k);
             fresh += (size_t)is_new;
-            if (is_new && alerts && fs[i].sev >= min) {
+            /* Alerts start at low: info findings (locked services) are not news. */
+            if (is_new && alerts && fs[i].sev >= min && fs[i].sev >= COF_SEV_LOW) {
                 json_t *d = finding_json(&fs[i]);
                 char *ds = d ? json_dumps(d, JSON_COMPACT) : NULL;
                 char summary[512];

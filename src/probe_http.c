@@ -62,7 +62,7 @@ int cof_probe_tls(const cof_probe_ep *ep, cof_probe_conn *c, int *verified, int 
         (void)gnutls_certificate_set_x509_trust_file(c->cred, ep->o->ca_file, GNUTLS_X509_FMT_PEM);
     else
         (void)gnutls_certificate_set_x509_system_trust(c->cred);
-    if (gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) != GNUTLS_E_SUCCESS) {
+    if (gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) != GNUTLS_E_SUCCESS) {
         c->tls = NULL;
         return -1;
     }

@@ -369,6 +369,20 @@ void cof_probe_detect(const cof_probe_ep *ep, cof_findings *f)
         return;
     if (detect_mongo(ep, f))
         return;
+    if (ep->port == 8443 || ep->port == 6514) { /* coffer's API and syslog TLS ports */
+        int tls_ok = 0, ver = 0, pin = 0;
+        char why[8];
+        if (cof_probe_connect(ep, &c) == 0) {
+            tls_ok = cof_probe_tls(ep, &c, &ver, &pin, why, sizeof why) == 0;
+            cof_probe_close(&c);
+        }
+        if (!tls_ok) {
+            cof_probe_add(f, ep, "unknown", "coffer-port.no-tls", COF_SEV_HIGH,
+                          "coffer's API (8443) and syslog (6514) ports are TLS only; move this service",
+                          "port %u answers without TLS", ep->port);
+            return;
+        }
+    }
     cof_probe_add(f, ep, "unknown", "open-port", COF_SEV_INFO,
                   "close the port or bind the service to 127.0.0.1 if it is not meant to be reached",
                   "open TCP port, service not identified");

@@ -7,7 +7,7 @@ not built yet). Each runs on 127.0.0.1 only.
 usage: probe_responder.py MODE PORT [CERT KEY]
 MODE: es, es-locked, opensearch, kibana, kibana-locked, solr, solr-locked, clickhouse,
       clickhouse-locked, couchdb, couchdb-locked, mongo, mongo-locked, coffer-tls,
-      coffer-plain, coffer-leaky, webhook (needs CERT KEY; env SECRET_FILE, OUT_FILE)
+      coffer-plain, coffer-leaky, silent, webhook (needs CERT KEY; env SECRET_FILE, OUT_FILE)
 """
 import hashlib
 import hmac
@@ -20,6 +20,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODE, PORT = sys.argv[1], int(sys.argv[2])
+BIND = os.environ.get("BIND", "127.0.0.1")  # always a loopback address in the tests
 CERT = sys.argv[3] if len(sys.argv) > 3 else None
 KEY = sys.argv[4] if len(sys.argv) > 4 else None
 COFFER_ROUTES = {"/v1/trail", "/v1/stats", "/v1/audit", "/v1/whoami", "/metrics",
@@ -251,11 +252,24 @@ class MongoServer(socketserver.ThreadingTCPServer):
         pass
 
 
+class Silent(socketserver.BaseRequestHandler):
+    """A TCP service that never speaks first and answers nothing (a raw syslog port)."""
+    def handle(self):
+        self.request.settimeout(10)
+        try:
+            while self.request.recv(4096):
+                pass
+        except OSError:
+            pass
+
+
 if MODE.startswith("mongo"):
-    srv = MongoServer(("127.0.0.1", PORT), Mongo)
+    srv = MongoServer((BIND, PORT), Mongo)
+elif MODE == "silent":
+    srv = MongoServer((BIND, PORT), Silent)
 elif CERT:
-    srv = TLSServer(("127.0.0.1", PORT), H)
+    srv = TLSServer((BIND, PORT), H)
 else:
-    srv = PlainServer(("127.0.0.1", PORT), H)
+    srv = PlainServer((BIND, PORT), H)
 print("ready", flush=True)
 srv.serve_forever()

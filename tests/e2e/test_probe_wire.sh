@@ -77,4 +77,15 @@ probe_json "$r" --ca "$T/pki/ca.pem" >"$T/c5.json"
 eq "coffer /healthz revealing version and paths: medium" "medium" "$(sev_of "$T/c5.json" coffer.healthz-reveals)"
 check "healthz finding names the extra keys" grep -q 'version,data_dir' "$T/c5.json"
 
+# coffer's ports carry TLS only: a silent plaintext listener on 8443 (on a private
+# loopback address, so the well-known port is free) is high; a TLS coffer there is fine.
+A=127.77.$((RANDOM % 200 + 2)).$((RANDOM % 200 + 2))
+BIND=$A responder silent 8443
+"$COFFER" probe --json --timeout 800 "$A:8443" >"$T/p1.json" 2>"$T/probe.err"
+eq "plaintext listener on coffer port 8443: high" "high" "$(sev_of "$T/p1.json" coffer-port.no-tls)"
+BIND=$A responder coffer-tls 6514 "$T/pki/srv.pem" "$T/pki/srv.key" 2>/dev/null
+"$COFFER" probe --json --timeout 800 "$A:6514" >"$T/p2.json" 2>"$T/probe.err"
+eq "TLS coffer on 6514: no coffer-port finding" "" "$(sev_of "$T/p2.json" coffer-port.no-tls)"
+check "TLS coffer on 6514 is identified as coffer" grep -q '"service":"coffer"' "$T/p2.json"
+
 finish
