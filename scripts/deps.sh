@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config libsodium-dev libzstd-dev libjansson-dev 
       libgnutls28-dev libmicrohttpd-dev libcurl4-gnutls-dev)
 if [ "$level" = test ] || [ "$level" = bench ]; then
   pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 pflogsumm procps util-linux
-        curl gnutls-bin rsyslog rsyslog-gnutls iproute2)
+        curl gnutls-bin rsyslog rsyslog-gnutls iproute2 strace
+        redis-server memcached mariadb-server etcd-server nginx-light postgresql)
 fi
 if [ "$level" = bench ]; then
   pkgs+=(sqlite3 postgresql zstd time wrk)
