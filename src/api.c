@@ -802,6 +802,15 @@ static unsigned authenticate(cof_server *s, struct MHD_Connection *c, req *r, un
                              const char **why)
 {
     int64_t now = cof_time_now_us();
+    memset(&r->tok, 0, sizeof r->tok);
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0) {
+        /* No credential: nothing is being guessed, so no back-off; the same 401 a
+         * wrong token gets. */
+        *why = "missing";
+        *retry = 0;
+        return 401;
+    }
     *retry = cof_guard_wait(s->guard, COF_GUARD_SOURCE, r->source, now);
     if (*retry) {
         /* An attempt during back-off counts as a failure: hammering leads to lockout. */
@@ -814,17 +823,9 @@ static unsigned authenticate(cof_server *s, struct MHD_Connection *c, req *r, un
         }
         return 429;
     }
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    cof_status st;
-    memset(&r->tok, 0, sizeof r->tok);
-    if (!h || strncmp(h, "Bearer ", 7) != 0) {
-        *why = "missing";
-        st = COF_DENIED;
-    } else {
-        const char *t = h + 7;
-        st = cof_tokens_check(s->tokens, cof_str_make(t, strnlen(t, COF_TOKEN_STRLEN + 1)), now,
-                              &r->tok, why);
-    }
+    const char *t = h + 7;
+    cof_status st = cof_tokens_check(s->tokens, cof_str_make(t, strnlen(t, COF_TOKEN_STRLEN + 1)), now,
+                                     &r->tok, why);
     if (!st) {
         *retry = cof_guard_wait(s->guard, COF_GUARD_PRINCIPAL, r->tok.principal, now);
         if (*retry) {
