@@ -513,6 +513,7 @@ cof_status cof_server_run(const cof_config *cfg, const cof_serve_opts *o)
             flags |= MHD_USE_IPv6;
         s->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, cof_api_handler, s,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, so every message goes through it */
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_HTTPS_CERT_CALLBACK, cert_cb,
             MHD_OPTION_HTTPS_PRIORITIES, COF_TLS_PRIORITIES,
@@ -526,7 +527,6 @@ cof_status cof_server_run(const cof_config *cfg, const cof_serve_opts *o)
             MHD_OPTION_STRICT_FOR_CLIENT, 1,
             MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
             MHD_OPTION_END);
         if (!s->mhd)
             st = COF_ERR(COF_IO, "cannot start the HTTPS listener on %s (in use, or not an "
