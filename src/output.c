@@ -116,9 +116,18 @@ cof_status cof_output_event_jsonbuf(const cof_record *r, int masked, cof_buf *b)
     const char *t = cof_time_format(r->time_us, buf, sizeof buf);
     if (!st) st = json_kv(b, &first, "time", t, strlen(t));
     for (int f = 0; f < COF_NFIELDS && !st; f++) {
-        const char *v = cof_output_value(r, (cof_field)f, masked, buf, sizeof buf);
-        if (*v)
-            st = json_kv(b, &first, cof_field_name((cof_field)f), v, strlen(v));
+        /* The two common cases of cof_output_value without a formatted copy. */
+        cof_str sv = r->sealed[f], cv = r->clear[f];
+        if (sv.n && !masked) {
+            st = json_kv(b, &first, cof_field_name((cof_field)f), sv.p, sv.n);
+        } else if (!sv.n && !(cof_field_is_personal((cof_field)f) && cv.n && !memchr(cv.p, '@', cv.n))) {
+            if (cv.n)
+                st = json_kv(b, &first, cof_field_name((cof_field)f), cv.p, cv.n);
+        } else {
+            const char *v = cof_output_value(r, (cof_field)f, masked, buf, sizeof buf);
+            if (*v)
+                st = json_kv(b, &first, cof_field_name((cof_field)f), v, strlen(v));
+        }
         if (!st && f == COF_F_INSTANCE) {
             const char *d = cof_direction_name((cof_direction)r->direction);
             st = json_kv(b, &first, "direction", d, strlen(d));
