@@ -205,7 +205,10 @@ static inline uint32_t cof_segi_blk_rows(const cof_seg *s, uint32_t b)
 }
 
 /* Token order of index pages: memcmp of the 8 token bytes. */
-static inline int cof_segi_tokcmp(const uint8_t *a, const uint8_t *b) { return memcmp(a, b, COF_TOKEN_LEN); }
+static inline int cof_segi_tokcmp(const uint8_t *a, const uint8_t *b)
+{
+    return memcmp(a, b, COF_TOKEN_LEN);
+}
 
 /* Dictionary order: bytewise, a proper prefix first. */
 static inline int cof_segi_strcmp_slices(cof_str a, cof_str b)
@@ -215,7 +218,7 @@ static inline int cof_segi_strcmp_slices(cof_str a, cof_str b)
     return c ? c : (a.n < b.n ? -1 : a.n > b.n);
 }
 
-/* Rows of token t of a decoded page; the posting was validated by dec_page. */
+/* Rows of token t of a decoded page; the posting was validated by dec_page (segment.c). */
 typedef struct {
     cof_colrd r;
     uint64_t left, row;
@@ -248,7 +251,7 @@ static inline int cof_segi_page_iter_next(seg_page_iter *it, uint32_t *row)
     return 1;
 }
 
-/* Read frame fr into s->io and check it against the file and (unless NOCRC) its crc32c. */
+/* Read frame fr into s->io; a short file or (unless NOCRC) a crc32c mismatch is COF_CORRUPT. */
 cof_status cof_segi_read_frame(cof_seg *s, const seg_frame *fr) COF_MUST_USE;
 /* Free a cache entry that is not (or no longer) in the cache; NULL is a no-op. */
 void cof_segi_ce_free(seg_ce *e);

@@ -152,7 +152,8 @@ static cof_status pin_block(cof_seg *s, uint32_t b, const uint8_t *key, const ui
             return st;
     for (int f = 0; f < COF_NFIELDS; f++) {
         int ci = s->colix[SEGC_CLEAR][f];
-        if (ci >= 0 && ((st = cof_segi_load_dict(s, f)) || (st = cof_segi_get_plain(s, ci, b, own, &p->clear[f]))))
+        if (ci >= 0 && ((st = cof_segi_load_dict(s, f)) ||
+                        (st = cof_segi_get_plain(s, ci, b, own, &p->clear[f]))))
             return st;
         ci = s->colix[SEGC_SEALED][f];
         if (key && ci >= 0 && (st = cof_segi_get_sealed(s, ci, b, key, fp, own, &p->seal[f])))
