@@ -1,5 +1,6 @@
-/* segment.c - the segment reader (cof_seg_*). Format: segment_int.h; writer:
- * segment_write.c.
+/* segment.c - the segment reader (cof_seg_*): open, frames, decoders, cache, index
+ * pages and dictionaries; the queries are in segment_read.c. Format and the state
+ * both share: segment_int.h; writer: segment_write.c.
  *
  * Every byte read from the file is hostile. The order of checks is always: bounds of
  * the frame against the file (done once at open for every frame), crc32c of the frame
@@ -26,97 +27,6 @@
 #include "seal.h"
 
 #define DAY_US 86400000000LL
-#define BR COF_SEG_BLOCK_ROWS
-#define NKINDS 32
-#define CACHE_BUCKETS 4096u
-#define KEY_PAGE 0x10000u /* cache key1 for index pages: KEY_PAGE | field */
-#define KEY_ROW 0x20000u  /* cache key1 for materialized rows (key2: row id) */
-
-#define SEG_BAD(s, what) COF_ERR(COF_CORRUPT, "segment %s: %s", (s)->path, (what))
-
-typedef struct {
-    uint8_t kind, field;
-    uint32_t dict_n;
-    seg_frame dict;
-    seg_frame *blk;
-} seg_col;
-
-typedef struct {
-    uint8_t tok[COF_TOKEN_LEN];
-    uint32_t ntok;
-    seg_frame fr;
-} seg_page;
-
-typedef struct {
-    uint32_t ntokens, npages;
-    seg_page *pages;
-} seg_index;
-
-/* One decoded block (or index page) in the cache. */
-typedef struct seg_ce {
-    struct seg_ce *prev, *next, *hnext;
-    uint32_t key1, key2;
-    size_t bytes;
-    int pins;
-    uint8_t has_fp;
-    uint8_t owned;      /* decoded for one get, not in the cache: freed on unpin */
-    uint8_t raw_inline; /* raw is part of this allocation (row entries) */
-    uint8_t fp[16];
-    uint32_t n, d;
-    void *a;       /* numeric values; clear ids; row -> entry+1 (u16); page tokens */
-    cof_str *val;  /* sealed entries */
-    uint32_t *off;   /* page: offsets of each token's gaps (k + 1) */
-    uint32_t *cnt;   /* page: rows per token - 1 */
-    uint32_t *first; /* page: first row per token */
-    uint8_t *raw;  /* buffer the strings / postings point into */
-    size_t raw_n;
-} seg_ce;
-
-struct cof_seg {
-    char *path;
-    int fd;
-    unsigned flags;
-    uint64_t fsize, data_end;
-    cof_seg_meta meta;
-    uint32_t nrows, nblocks, ncols;
-    int64_t min_time, max_time;
-    int64_t *btmin, *btmax;
-    seg_col *cols;
-    int16_t colix[NKINDS][COF_NFIELDS];
-    seg_index idx[COF_NFIELDS];
-    int has_idx[COF_NFIELDS];
-    /* dictionaries, loaded on first use */
-    cof_str *dict[COF_NFIELDS];
-    uint8_t *dict_raw[COF_NFIELDS];
-    int dict_loaded[COF_NFIELDS];
-    /* row -> token ordinal + 1 and the tokens, per indexed field (load_inverse) */
-    uint32_t *inv_row[COF_NFIELDS];
-    uint8_t *inv_tok[COF_NFIELDS];
-    int inv_loaded;
-    /* scratch */
-    ZSTD_DCtx *dz;
-    uint8_t *io, *rawb, *plain;
-    size_t io_cap, raw_cap, plain_cap;
-    int64_t *sc_time;
-    uint8_t *sc_status, *sc_dir;
-    int32_t *sc_delay;
-    uint64_t *sc_size;
-    uint32_t *sc_clear[COF_NFIELDS];
-    uint32_t *sc_zero;
-    uint64_t *sc_u64, *sc_u64b; /* decoder scratch, BR values each */
-    uint32_t *sc_ix;
-    /* cache */
-    seg_ce *bucket[CACHE_BUCKETS];
-    seg_ce *lru_head, *lru_tail;
-    size_t cache_bytes, cache_max;
-    uint8_t fp_salt[16];
-};
-
-static uint32_t blk_rows(const cof_seg *s, uint32_t b)
-{
-    uint32_t lo = b * BR;
-    return s->nrows - lo < BR ? s->nrows - lo : BR;
-}
 
 static int grow(uint8_t **p, size_t *cap, size_t need)
 {
@@ -135,7 +45,7 @@ static int grow(uint8_t **p, size_t *cap, size_t need)
 /* ---- frames ---- */
 
 /* Read and check a frame's on-disk bytes into s->io. */
-static cof_status read_frame(cof_seg *s, const seg_frame *fr)
+cof_status cof_segi_read_frame(cof_seg *s, const seg_frame *fr)
 {
     if (!grow(&s->io, &s->io_cap, fr->len))
         return COF_ERR(COF_NOMEM, "segment %s: read buffer", s->path);
@@ -171,7 +81,7 @@ static cof_status unzstd(cof_seg *s, const uint8_t *z, size_t zn, uint32_t raw, 
 static cof_status load(cof_seg *s, const seg_frame *fr, const uint8_t *key, unsigned kind,
                        unsigned field, uint32_t block, int keep, uint8_t **out)
 {
-    cof_status st = read_frame(s, fr);
+    cof_status st = cof_segi_read_frame(s, fr);
     if (st)
         return st;
     const uint8_t *z = s->io;
@@ -236,7 +146,7 @@ static cof_status dec_time(cof_seg *s, uint32_t b, const uint8_t *p, size_t len,
     out[0] = (int64_t)first;
     if (w <= 32) {
         /* one bound for the whole block, then an unchecked prefix sum: every step is
-         * >= 0 and at most UINT64_MAX / BR, so the sum cannot wrap and ends at span
+         * >= 0 and at most UINT64_MAX / SEG_BR, so the sum cannot wrap and ends at span
          * only if every time stayed inside the block's range */
         uint32_t *d = s->sc_ix, mx = 0;
         if (!cof_colenc_unpack(pk, pl, n - 1, w, d))
@@ -244,7 +154,7 @@ static cof_status dec_time(cof_seg *s, uint32_t b, const uint8_t *p, size_t len,
         for (uint32_t i = 0; i + 1 < n; i++)
             mx = d[i] > mx ? d[i] : mx;
         if (__builtin_add_overflow((uint64_t)mx, dmin, &step) ||
-            __builtin_mul_overflow(step, scale, &step) || step > UINT64_MAX / BR)
+            __builtin_mul_overflow(step, scale, &step) || step > UINT64_MAX / SEG_BR)
             return SEG_BAD(s, "time outside block range");
         for (uint32_t i = 1; i < n; i++) {
             acc += ((uint64_t)d[i - 1] + dmin) * scale;
@@ -387,7 +297,7 @@ static cof_status dec_values(cof_seg *s, cof_colrd *r, uint32_t d, cof_str *val)
 
 /* ---- cache ---- */
 
-static void ce_free(seg_ce *e)
+void cof_segi_ce_free(seg_ce *e)
 {
     if (!e)
         return;
@@ -407,7 +317,7 @@ static uint32_t ce_hash(uint32_t k1, uint32_t k2)
 {
     uint32_t h = (k1 * 2654435761u) ^ k2;
     h = (h ^ (h >> 15)) * 0x85ebca6bu;
-    return (h ^ (h >> 13)) & (CACHE_BUCKETS - 1);
+    return (h ^ (h >> 13)) & (SEG_CACHE_BUCKETS - 1);
 }
 
 static void lru_unlink(cof_seg *s, seg_ce *e)
@@ -437,7 +347,7 @@ static void lru_front(cof_seg *s, seg_ce *e)
 /* Least recently used position. Index pages go here after each lookup: decoding one
  * again costs tens of microseconds, a cached row saves a whole block decode, so pages
  * only use room the rows do not need. */
-static void lru_back(cof_seg *s, seg_ce *e)
+void cof_segi_lru_back(cof_seg *s, seg_ce *e)
 {
     lru_unlink(s, e);
     e->prev = s->lru_tail;
@@ -449,7 +359,7 @@ static void lru_back(cof_seg *s, seg_ce *e)
         s->lru_head = e;
 }
 
-static void ce_remove(cof_seg *s, seg_ce *e)
+void cof_segi_ce_remove(cof_seg *s, seg_ce *e)
 {
     seg_ce **pp = &s->bucket[ce_hash(e->key1, e->key2)];
     while (*pp != e)
@@ -457,10 +367,10 @@ static void ce_remove(cof_seg *s, seg_ce *e)
     *pp = e->hnext;
     lru_unlink(s, e);
     s->cache_bytes -= e->bytes;
-    ce_free(e);
+    cof_segi_ce_free(e);
 }
 
-static seg_ce *ce_find(cof_seg *s, uint32_t k1, uint32_t k2)
+seg_ce *cof_segi_ce_find(cof_seg *s, uint32_t k1, uint32_t k2)
 {
     for (seg_ce *e = s->bucket[ce_hash(k1, k2)]; e; e = e->hnext)
         if (e->key1 == k1 && e->key2 == k2) {
@@ -471,7 +381,7 @@ static seg_ce *ce_find(cof_seg *s, uint32_t k1, uint32_t k2)
     return NULL;
 }
 
-static void ce_insert(cof_seg *s, seg_ce *e)
+void cof_segi_ce_insert(cof_seg *s, seg_ce *e)
 {
     uint32_t h = ce_hash(e->key1, e->key2);
     e->hnext = s->bucket[h];
@@ -482,15 +392,15 @@ static void ce_insert(cof_seg *s, seg_ce *e)
     while (s->cache_bytes > s->cache_max && v) {
         seg_ce *prev = v->prev;
         if (!v->pins && v != e)
-            ce_remove(s, v);
+            cof_segi_ce_remove(s, v);
         v = prev;
     }
 }
 
-static void cache_clear(cof_seg *s)
+void cof_segi_cache_clear(cof_seg *s)
 {
     while (s->lru_head)
-        ce_remove(s, s->lru_head);
+        cof_segi_ce_remove(s, s->lru_head);
 }
 
 void cof_seg_set_cache(cof_seg *s, size_t max_bytes)
@@ -500,7 +410,7 @@ void cof_seg_set_cache(cof_seg *s, size_t max_bytes)
     while (s->cache_bytes > s->cache_max && v) {
         seg_ce *prev = v->prev;
         if (!v->pins)
-            ce_remove(s, v);
+            cof_segi_ce_remove(s, v);
         v = prev;
     }
 }
@@ -529,9 +439,7 @@ static size_t num_width(unsigned kind)
     }
 }
 
-static cof_status load_dict(cof_seg *s, int f);
-
-static void inv_free(cof_seg *s)
+void cof_segi_inv_free(cof_seg *s)
 {
     for (int f = 0; f < COF_NFIELDS; f++) {
         free(s->inv_row[f]);
@@ -541,16 +449,15 @@ static void inv_free(cof_seg *s)
     }
 }
 
-
 /* Decode a numeric or clear column block into out (n rows). */
-static cof_status dec_plain_block(cof_seg *s, int ci, uint32_t b, void *out)
+cof_status cof_segi_dec_plain_block(cof_seg *s, int ci, uint32_t b, void *out)
 {
     const seg_col *c = &s->cols[ci];
     uint8_t *p;
     if (!s->sc_ix) { /* allocated on first decode: open handles that only look up stay small */
-        s->sc_u64 = malloc(BR * sizeof *s->sc_u64);
-        s->sc_u64b = malloc(BR * sizeof *s->sc_u64b);
-        s->sc_ix = malloc(BR * sizeof *s->sc_ix);
+        s->sc_u64 = malloc(SEG_BR * sizeof *s->sc_u64);
+        s->sc_u64b = malloc(SEG_BR * sizeof *s->sc_u64b);
+        s->sc_ix = malloc(SEG_BR * sizeof *s->sc_ix);
         if (!s->sc_u64 || !s->sc_u64b || !s->sc_ix) {
             free(s->sc_ix);
             s->sc_ix = NULL;
@@ -560,7 +467,7 @@ static cof_status dec_plain_block(cof_seg *s, int ci, uint32_t b, void *out)
     cof_status st = load(s, &c->blk[b], NULL, c->kind, c->field, b, 0, &p);
     if (st)
         return st;
-    uint32_t n = blk_rows(s, b);
+    uint32_t n = cof_segi_blk_rows(s, b);
     size_t len = c->blk[b].raw;
     switch (c->kind) {
     case SEGC_TIME: return dec_time(s, b, p, len, n, out);
@@ -573,26 +480,26 @@ static cof_status dec_plain_block(cof_seg *s, int ci, uint32_t b, void *out)
 
 /* Cached decoded numeric / clear block, pinned. own: when not cached, decode into an
  * entry owned by the caller (freed by unpin) instead of inserting it. */
-static cof_status get_plain(cof_seg *s, int ci, uint32_t b, int own, seg_ce **out)
+cof_status cof_segi_get_plain(cof_seg *s, int ci, uint32_t b, int own, seg_ce **out)
 {
-    seg_ce *e = ce_find(s, (uint32_t)ci, b);
+    seg_ce *e = cof_segi_ce_find(s, (uint32_t)ci, b);
     if (!e) {
-        uint32_t n = blk_rows(s, b);
+        uint32_t n = cof_segi_blk_rows(s, b);
         e = ce_new((uint32_t)ci, b);
         if (!e || !(e->a = malloc(n * num_width(s->cols[ci].kind)))) {
-            ce_free(e);
+            cof_segi_ce_free(e);
             return COF_ERR(COF_NOMEM, "segment %s: block cache", s->path);
         }
-        cof_status st = dec_plain_block(s, ci, b, e->a);
+        cof_status st = cof_segi_dec_plain_block(s, ci, b, e->a);
         if (st) {
-            ce_free(e);
+            cof_segi_ce_free(e);
             return st;
         }
         e->n = n;
         e->bytes = sizeof *e + n * num_width(s->cols[ci].kind);
         e->owned = (uint8_t)own;
         if (!own)
-            ce_insert(s, e);
+            cof_segi_ce_insert(s, e);
     }
     e->pins++;
     *out = e;
@@ -600,17 +507,17 @@ static cof_status get_plain(cof_seg *s, int ci, uint32_t b, int own, seg_ce **ou
 }
 
 /* Sealed block of column ci, decrypted with key (fp: its fingerprint), pinned. */
-static cof_status get_sealed(cof_seg *s, int ci, uint32_t b, const uint8_t *key,
-                             const uint8_t fp[16], int own, seg_ce **out)
+cof_status cof_segi_get_sealed(cof_seg *s, int ci, uint32_t b, const uint8_t *key,
+                               const uint8_t fp[16], int own, seg_ce **out)
 {
-    seg_ce *e = ce_find(s, (uint32_t)ci, b);
+    seg_ce *e = cof_segi_ce_find(s, (uint32_t)ci, b);
     if (e && !sodium_memcmp(e->fp, fp, 16)) {
         e->pins++;
         *out = e;
         return COF_OK;
     }
     if (e)
-        ce_remove(s, e); /* opened under another key */
+        cof_segi_ce_remove(s, e); /* opened under another key */
     const seg_col *c = &s->cols[ci];
     uint8_t *p;
     cof_status st = load(s, &c->blk[b], key, c->kind, c->field, b, 1, &p);
@@ -625,42 +532,40 @@ static cof_status get_sealed(cof_seg *s, int ci, uint32_t b, const uint8_t *key,
     e->raw_n = c->blk[b].raw;
     e->has_fp = 1;
     memcpy(e->fp, fp, 16);
-    e->n = blk_rows(s, b);
+    e->n = cof_segi_blk_rows(s, b);
     cof_colrd r = cof_colrd_make(p, e->raw_n);
     uint64_t d;
     if (!cof_colrd_varint_max(&r, e->n, &d)) {
-        ce_free(e);
+        cof_segi_ce_free(e);
         return SEG_BAD(s, "sealed block header");
     }
     if (!(e->a = malloc(e->n * sizeof(uint16_t)))) {
-        ce_free(e);
+        cof_segi_ce_free(e);
         return COF_ERR(COF_NOMEM, "segment %s: sealed block", s->path);
     }
     if ((st = dec_codes(s, &r, e->n, (uint32_t)d, e->a))) {
-        ce_free(e);
+        cof_segi_ce_free(e);
         return st;
     }
     e->d = (uint32_t)d;
     if (!(e->val = malloc((d ? d : 1) * sizeof *e->val))) {
-        ce_free(e);
+        cof_segi_ce_free(e);
         return COF_ERR(COF_NOMEM, "segment %s: sealed block", s->path);
     }
     if ((st = dec_values(s, &r, e->d, e->val))) {
-        ce_free(e);
+        cof_segi_ce_free(e);
         return st;
     }
     e->bytes = sizeof *e + e->raw_n + d * sizeof *e->val + e->n * 2;
     e->owned = (uint8_t)own;
     if (!own)
-        ce_insert(s, e);
+        cof_segi_ce_insert(s, e);
     e->pins++;
     *out = e;
     return COF_OK;
 }
 
 /* ---- token index pages ---- */
-
-static int tokcmp(const uint8_t *a, const uint8_t *b) { return memcmp(a, b, COF_TOKEN_LEN); }
 
 static cof_status dec_page(cof_seg *s, int f, uint32_t pg, seg_ce *e)
 {
@@ -682,15 +587,15 @@ static cof_status dec_page(cof_seg *s, int f, uint32_t pg, seg_ce *e)
         for (int b = 0; b < COF_TOKEN_LEN; b++)
             tok[(size_t)i * COF_TOKEN_LEN + b] = planes[(size_t)b * k + i];
     /* sorted, starting at the directory's token, below the next page's */
-    if (tokcmp(tok, P->tok) != 0)
+    if (cof_segi_tokcmp(tok, P->tok) != 0)
         return SEG_BAD(s, "index page does not start at its directory token");
     const uint8_t *last = tok;
     for (uint32_t i = 1; i < k; i++) {
-        if (tokcmp(last, last + COF_TOKEN_LEN) >= 0)
+        if (cof_segi_tokcmp(last, last + COF_TOKEN_LEN) >= 0)
             return SEG_BAD(s, "index page tokens not sorted");
         last += COF_TOKEN_LEN;
     }
-    if (pg + 1 < ix->npages && tokcmp(last, ix->pages[pg + 1].tok) >= 0)
+    if (pg + 1 < ix->npages && cof_segi_tokcmp(last, ix->pages[pg + 1].tok) >= 0)
         return SEG_BAD(s, "index page overlaps the next");
     /* counts - 1 and first rows, bit-packed; then the gaps of every list in order */
     uint8_t wc, wr;
@@ -724,39 +629,8 @@ static cof_status dec_page(cof_seg *s, int f, uint32_t pg, seg_ce *e)
     return COF_OK;
 }
 
-/* Rows of token t of a decoded page; the posting was validated by dec_page. */
-typedef struct {
-    cof_colrd r;
-    uint64_t left, row;
-    int first;
-} page_iter;
-
-static void page_iter_init(const seg_ce *pg, uint32_t t, page_iter *it)
-{
-    it->r = cof_colrd_make(pg->raw + pg->off[t], pg->off[t + 1] - pg->off[t]);
-    it->first = 1;
-    it->row = pg->first[t];
-    it->left = (uint64_t)pg->cnt[t] + 1;
-}
-
-static int page_iter_next(page_iter *it, uint32_t *row)
-{
-    uint64_t v;
-    if (!it->left)
-        return 0;
-    if (!it->first) {
-        if (!cof_colrd_varint(&it->r, &v))
-            return 0;
-        it->row += v + 1;
-    }
-    it->first = 0;
-    it->left--;
-    *row = (uint32_t)it->row;
-    return 1;
-}
-
 /* Load and decode index page pg of field f into a fresh entry, not in the cache. */
-static cof_status page_decode(cof_seg *s, int f, uint32_t pg, seg_ce **out)
+cof_status cof_segi_page_decode(cof_seg *s, int f, uint32_t pg, seg_ce **out)
 {
     uint8_t *p;
     const seg_frame *fr = &s->idx[f].pages[pg].fr;
@@ -764,28 +638,28 @@ static cof_status page_decode(cof_seg *s, int f, uint32_t pg, seg_ce **out)
     cof_status st = load(s, fr, NULL, SEGC_TOKEN, (unsigned)f, pg, 1, &p);
     if (st)
         return st;
-    if (!(e = ce_new(KEY_PAGE | (uint32_t)f, pg))) {
+    if (!(e = ce_new(SEG_KEY_PAGE | (uint32_t)f, pg))) {
         free(p);
         return COF_ERR(COF_NOMEM, "segment %s: index page", s->path);
     }
     e->raw = p;
     e->raw_n = fr->raw;
     if ((st = dec_page(s, f, pg, e))) {
-        ce_free(e);
+        cof_segi_ce_free(e);
         return st;
     }
     *out = e;
     return COF_OK;
 }
 
-static cof_status get_page(cof_seg *s, int f, uint32_t pg, seg_ce **out)
+cof_status cof_segi_get_page(cof_seg *s, int f, uint32_t pg, seg_ce **out)
 {
-    seg_ce *e = ce_find(s, KEY_PAGE | (uint32_t)f, pg);
+    seg_ce *e = cof_segi_ce_find(s, SEG_KEY_PAGE | (uint32_t)f, pg);
     if (!e) {
-        cof_status st = page_decode(s, f, pg, &e);
+        cof_status st = cof_segi_page_decode(s, f, pg, &e);
         if (st)
             return st;
-        ce_insert(s, e);
+        cof_segi_ce_insert(s, e);
     }
     e->pins++;
     *out = e;
@@ -794,14 +668,7 @@ static cof_status get_page(cof_seg *s, int f, uint32_t pg, seg_ce **out)
 
 /* ---- dictionaries ---- */
 
-static int strcmp_slices(cof_str a, cof_str b)
-{
-    size_t m = a.n < b.n ? a.n : b.n;
-    int c = m ? memcmp(a.p, b.p, m) : 0;
-    return c ? c : (a.n < b.n ? -1 : a.n > b.n);
-}
-
-static cof_status load_dict(cof_seg *s, int f)
+cof_status cof_segi_load_dict(cof_seg *s, int f)
 {
     if (s->dict_loaded[f])
         return COF_OK;
@@ -838,7 +705,7 @@ static cof_status load_dict(cof_seg *s, int f)
             goto fail;
         }
         d[i].p = (const char *)b;
-        if (i > 1 && strcmp_slices(d[i - 1], d[i]) >= 0) {
+        if (i > 1 && cof_segi_strcmp_slices(d[i - 1], d[i]) >= 0) {
             st = SEG_BAD(s, "dictionary not sorted");
             goto fail;
         }
@@ -888,7 +755,7 @@ static cof_status parse_meta(cof_seg *s, const uint8_t *p, size_t len, uint64_t 
     s->max_time = (int64_t)mx;
     if (s->meta.seg_id != hdr_seg_id)
         return SEG_BAD(s, "segment id differs between header and meta");
-    if (s->nrows > COF_SEG_MAX_ROWS || s->nblocks != (s->nrows + BR - 1) / BR)
+    if (s->nrows > COF_SEG_MAX_ROWS || s->nblocks != (s->nrows + SEG_BR - 1) / SEG_BR)
         return SEG_BAD(s, "row or block count");
     if (s->meta.day > SEG_MAX_DAY)
         return SEG_BAD(s, "day out of range");
@@ -968,7 +835,7 @@ static cof_status parse_meta(cof_seg *s, const uint8_t *p, size_t len, uint64_t 
             memcpy(P->tok, t, COF_TOKEN_LEN);
             if (!cof_colrd_u32(&r, &P->ntok) || P->ntok == 0 || P->ntok > SEG_PAGE_TOKENS ||
                 !rd_frame(s, &r, &P->fr) ||
-                (pg && tokcmp(ix->pages[pg - 1].tok, P->tok) >= 0))
+                (pg && cof_segi_tokcmp(ix->pages[pg - 1].tok, P->tok) >= 0))
                 return SEG_BAD(s, "index directory entry");
             sum += P->ntok;
         }
@@ -1079,7 +946,7 @@ void cof_seg_close(cof_seg *s)
 {
     if (!s)
         return;
-    cache_clear(s);
+    cof_segi_cache_clear(s);
     if (s->fd >= 0)
         close(s->fd);
     for (uint32_t i = 0; s->cols && i < s->ncols; i++)
@@ -1090,7 +957,7 @@ void cof_seg_close(cof_seg *s)
         free(s->dict_raw[f]);
         free(s->sc_clear[f]);
     }
-    inv_free(s);
+    cof_segi_inv_free(s);
     if (s->plain)
         sodium_memzero(s->plain, s->plain_cap);
     free(s->cols);
@@ -1118,562 +985,3 @@ uint32_t cof_seg_nrows(const cof_seg *s) { return s->nrows; }
 int64_t cof_seg_min_time(const cof_seg *s) { return s->min_time; }
 int64_t cof_seg_max_time(const cof_seg *s) { return s->max_time; }
 uint64_t cof_seg_file_size(const cof_seg *s) { return s->fsize; }
-
-/* ---- queries ---- */
-
-static void unpin(seg_ce *e)
-{
-    if (e && e->owned)
-        ce_free(e);
-    else if (e)
-        e->pins--;
-}
-
-cof_status cof_seg_lookup(cof_seg *s, cof_field f, const uint8_t token[COF_TOKEN_LEN],
-                          uint32_t *rows, size_t cap, size_t *n)
-{
-    *n = 0;
-    if ((unsigned)f >= COF_NFIELDS)
-        return COF_ERR(COF_BADINPUT, "segment lookup: bad field");
-    if (!s->has_idx[f] || s->idx[f].npages == 0)
-        return COF_OK;
-    const seg_index *ix = &s->idx[f];
-    /* last page whose first token <= token */
-    uint32_t lo = 0, hi = ix->npages;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (tokcmp(ix->pages[mid].tok, token) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
-        return COF_OK;
-    seg_ce *pg;
-    cof_status st = get_page(s, f, lo - 1, &pg);
-    if (st)
-        return st;
-    const uint8_t *tok = pg->a;
-    uint32_t a = 0, b = pg->n;
-    while (a < b) {
-        uint32_t mid = a + (b - a) / 2;
-        int c = tokcmp(tok + (size_t)mid * COF_TOKEN_LEN, token);
-        if (c == 0) {
-            page_iter it;
-            page_iter_init(pg, (uint32_t)mid, &it);
-            uint32_t row;
-            size_t cnt = 0;
-            while (page_iter_next(&it, &row)) {
-                if (cnt < cap)
-                    rows[cnt] = row;
-                cnt++;
-            }
-            *n = cnt;
-            break;
-        }
-        if (c < 0)
-            a = mid + 1;
-        else
-            b = mid;
-    }
-    unpin(pg);
-    lru_back(s, pg);
-    return COF_OK;
-}
-
-static cof_status ensure_u32(cof_seg *s, uint32_t **p)
-{
-    if (!*p && !(*p = calloc(BR, sizeof **p)))
-        return COF_ERR(COF_NOMEM, "segment %s: scan buffers", s->path);
-    return COF_OK;
-}
-
-cof_status cof_seg_lookup_clear(cof_seg *s, cof_field f, cof_str value, uint32_t *rows,
-                                size_t cap, size_t *n)
-{
-    *n = 0;
-    if ((unsigned)f >= COF_NFIELDS)
-        return COF_ERR(COF_BADINPUT, "segment lookup: bad field");
-    int ci = s->colix[SEGC_CLEAR][f];
-    if (ci < 0 || value.n == 0)
-        return COF_OK;
-    cof_status st = load_dict(s, f);
-    if (st)
-        return st;
-    uint32_t lo = 1, hi = s->cols[ci].dict_n + 1, id = 0;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c = strcmp_slices(s->dict[f][mid], value);
-        if (c == 0) {
-            id = mid;
-            break;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (!id)
-        return COF_OK;
-    if ((st = ensure_u32(s, &s->sc_clear[f])))
-        return st;
-    size_t cnt = 0;
-    for (uint32_t b = 0; b < s->nblocks; b++) {
-        if ((st = dec_plain_block(s, ci, b, s->sc_clear[f])))
-            return st;
-        uint32_t nr = blk_rows(s, b);
-        const uint32_t *ids = s->sc_clear[f];
-        for (uint32_t i = 0; i < nr; i++)
-            if (ids[i] == id) {
-                if (cnt < cap)
-                    rows[cnt] = b * BR + i;
-                cnt++;
-            }
-    }
-    *n = cnt;
-    return COF_OK;
-}
-
-/* The blocks get needs for one block, pinned while its rows are materialized. */
-typedef struct {
-    seg_ce *num[SEGC_NNUM];
-    seg_ce *clear[COF_NFIELDS], *seal[COF_NFIELDS];
-} seg_pins;
-
-static void unpin_all(seg_pins *p)
-{
-    for (int k = 0; k < SEGC_NNUM; k++)
-        unpin(p->num[k]);
-    for (int f = 0; f < COF_NFIELDS; f++) {
-        unpin(p->clear[f]);
-        unpin(p->seal[f]);
-    }
-    memset(p, 0, sizeof *p);
-}
-
-static cof_status pin_block(cof_seg *s, uint32_t b, const uint8_t *key, const uint8_t fp[16],
-                            int own, seg_pins *p)
-{
-    cof_status st;
-    for (unsigned k = SEGC_TIME; k < SEGC_NNUM; k++)
-        if ((st = get_plain(s, s->colix[k][0], b, own, &p->num[k])))
-            return st;
-    for (int f = 0; f < COF_NFIELDS; f++) {
-        int ci = s->colix[SEGC_CLEAR][f];
-        if (ci >= 0 && ((st = load_dict(s, f)) || (st = get_plain(s, ci, b, own, &p->clear[f]))))
-            return st;
-        ci = s->colix[SEGC_SEALED][f];
-        if (key && ci >= 0 && (st = get_sealed(s, ci, b, key, fp, own, &p->seal[f])))
-            return st;
-    }
-    return COF_OK;
-}
-
-/* Row -> token of every indexed field, for gets that fill tokens (the store's merge).
- * Built once from all index pages; bounded by the segment itself: 4 bytes per row and
- * 8 per distinct token of each indexed field. Pages are decoded outside the cache so
- * the sweep does not evict what queries keep there. */
-static cof_status load_inverse_fields(cof_seg *s);
-
-/* All or nothing: a failure (corrupt page) leaves no partial inverse behind. */
-static cof_status load_inverse(cof_seg *s)
-{
-    if (s->inv_loaded)
-        return COF_OK;
-    cof_status st = load_inverse_fields(s);
-    if (st)
-        inv_free(s);
-    else
-        s->inv_loaded = 1;
-    return st;
-}
-
-static cof_status load_inverse_fields(cof_seg *s)
-{
-    for (int f = 0; f < COF_NFIELDS; f++) {
-        if (!s->has_idx[f] || s->idx[f].ntokens == 0)
-            continue;
-        const seg_index *ix = &s->idx[f];
-        s->inv_row[f] = calloc((size_t)s->nrows + 1, sizeof *s->inv_row[f]);
-        s->inv_tok[f] = malloc(((size_t)ix->ntokens + 1) * COF_TOKEN_LEN);
-        if (!s->inv_row[f] || !s->inv_tok[f])
-            return COF_ERR(COF_NOMEM, "segment %s: token inverse", s->path);
-        uint32_t ord = 0;
-        for (uint32_t pg = 0; pg < ix->npages; pg++) {
-            seg_ce *e;
-            cof_status st = page_decode(s, f, pg, &e);
-            if (st)
-                return st;
-            for (uint32_t t = 0; t < e->n; t++, ord++) {
-                memcpy(s->inv_tok[f] + (size_t)ord * COF_TOKEN_LEN,
-                       (const uint8_t *)e->a + (size_t)t * COF_TOKEN_LEN, COF_TOKEN_LEN);
-                page_iter it;
-                page_iter_init(e, t, &it);
-                uint32_t row;
-                while (page_iter_next(&it, &row)) {
-                    if (s->inv_row[f][row]) {
-                        ce_free(e);
-                        return SEG_BAD(s, "row in two posting lists of one field");
-                    }
-                    s->inv_row[f][row] = ord + 1;
-                }
-            }
-            ce_free(e);
-        }
-    }
-    return COF_OK;
-}
-
-static void fill_record(const cof_seg *s, const seg_pins *p, uint32_t b, uint32_t i,
-                        int tokens, cof_record *r)
-{
-    cof_record_init(r);
-    r->time_us = ((const int64_t *)p->num[SEGC_TIME]->a)[i];
-    r->status = ((const uint8_t *)p->num[SEGC_STATUS]->a)[i];
-    r->direction = ((const uint8_t *)p->num[SEGC_DIR]->a)[i];
-    r->delay_ms = ((const int32_t *)p->num[SEGC_DELAY]->a)[i];
-    memcpy(r->delays_ms, (const int32_t *)p->num[SEGC_DELAYS]->a + 4 * (size_t)i,
-           sizeof r->delays_ms);
-    r->size = ((const uint64_t *)p->num[SEGC_SIZE]->a)[i];
-    r->nrcpt = ((const uint32_t *)p->num[SEGC_NRCPT]->a)[i];
-    r->relay_port = ((const uint16_t *)p->num[SEGC_PORT]->a)[i];
-    for (int f = 0; f < COF_NFIELDS; f++) {
-        if (p->clear[f])
-            r->clear[f] = s->dict[f][((const uint32_t *)p->clear[f]->a)[i]];
-        if (tokens && s->inv_row[f]) {
-            uint32_t t = s->inv_row[f][b * BR + i];
-            if (t) {
-                memcpy(r->token[f], s->inv_tok[f] + (size_t)(t - 1) * COF_TOKEN_LEN,
-                       COF_TOKEN_LEN);
-                r->token_mask |= 1u << f;
-            }
-        }
-        if (p->seal[f]) {
-            uint16_t e = ((const uint16_t *)p->seal[f]->a)[i];
-            if (e)
-                r->sealed[f] = p->seal[f]->val[e - 1];
-        }
-    }
-}
-
-/* ---- row cache ----
- * Lookups touch ~100 rows spread over ~100 blocks; caching those blocks would take
- * ~1 MiB each, so instead get_notokens keeps each materialized row (numeric values,
- * clear dictionary ids and, with a key, the sealed values) as one small entry in the
- * same bounded LRU; the blocks decoded to make them are freed after use rather than
- * cached, so they cannot push the rows out. Sealed plaintext is tagged with the key's fingerprint, served only
- * to the same key and wiped on eviction, like sealed blocks. */
-/* Row entry bytes: u32 cmask | u32 smask | u8 status | u8 direction | varints: time -
- * segment min, size, zigzag delay, 4 zigzag delays, nrcpt, port, one dictionary id per
- * cmask bit | per smask bit: varint length, bytes. About 250 bytes for a typical row. */
-static size_t put_varint(uint8_t *o, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        o[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    o[n++] = (uint8_t)v;
-    return n;
-}
-
-static void row_put(cof_seg *s, const seg_pins *p, uint32_t i, uint32_t row, const cof_record *r,
-                    int has_key, const uint8_t fp[16])
-{
-    uint8_t fixed[10 + 10 * 9 + 5 * COF_NFIELDS], *o = fixed + 8;
-    uint32_t cmask = 0, smask = 0;
-    size_t len;
-    *o++ = r->status;
-    *o++ = r->direction;
-    o += put_varint(o, (uint64_t)(r->time_us - s->min_time));
-    o += put_varint(o, r->size);
-    o += put_varint(o, cof_zigzag(r->delay_ms));
-    for (int k = 0; k < 4; k++)
-        o += put_varint(o, cof_zigzag(r->delays_ms[k]));
-    o += put_varint(o, r->nrcpt);
-    o += put_varint(o, r->relay_port);
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (p->clear[f] && ((const uint32_t *)p->clear[f]->a)[i]) {
-            cmask |= 1u << f;
-            o += put_varint(o, ((const uint32_t *)p->clear[f]->a)[i]);
-        }
-    cof_set_le32(fixed, cmask);
-    len = (size_t)(o - fixed);
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (r->sealed[f].n) {
-            smask |= 1u << f;
-            len += 2 + r->sealed[f].n; /* n <= COF_MAX_FIELD < 2^14: two varint bytes */
-        }
-    cof_set_le32(fixed + 4, smask);
-    seg_ce *e = ce_find(s, KEY_ROW, row);
-    if (e) {
-        if (e->pins)
-            return;
-        ce_remove(s, e);
-    }
-    if (!(e = calloc(1, sizeof *e + len)))
-        return; /* caching is best effort */
-    e->key1 = KEY_ROW;
-    e->key2 = row;
-    e->raw = (uint8_t *)(e + 1);
-    e->raw_inline = 1;
-    memcpy(e->raw, fixed, (size_t)(o - fixed));
-    uint8_t *w = e->raw + (o - fixed);
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (smask >> f & 1) {
-            size_t l = r->sealed[f].n;
-            w[0] = (uint8_t)(l | 0x80);
-            w[1] = (uint8_t)(l >> 7);
-            memcpy(w + 2, r->sealed[f].p, l);
-            w += 2 + l;
-        }
-    e->raw_n = len;
-    e->has_fp = (uint8_t)has_key;
-    if (has_key)
-        memcpy(e->fp, fp, 16);
-    e->bytes = sizeof *e + len;
-    ce_insert(s, e);
-}
-
-/* A cached row usable by this caller: same key (or both without one). */
-static seg_ce *row_find(cof_seg *s, uint32_t row, int has_key, const uint8_t fp[16])
-{
-    seg_ce *e = ce_find(s, KEY_ROW, row);
-    if (!e || e->has_fp != has_key || (has_key && sodium_memcmp(e->fp, fp, 16)))
-        return NULL;
-    return e;
-}
-
-/* Entries are our own writing (row_put), so the reads cannot fail. */
-static void row_get(const cof_seg *s, const seg_ce *e, cof_record *r)
-{
-    cof_colrd rd = cof_colrd_make(e->raw, e->raw_n);
-    uint32_t cmask = cof_le32(e->raw), smask = cof_le32(e->raw + 4);
-    uint64_t v[9] = { 0 };
-    rd.p += 8;
-    cof_record_init(r);
-    (void)(cof_colrd_u8(&rd, &r->status) && cof_colrd_u8(&rd, &r->direction));
-    for (int k = 0; k < 9; k++)
-        (void)cof_colrd_varint(&rd, &v[k]);
-    r->time_us = s->min_time + (int64_t)v[0];
-    r->size = v[1];
-    r->delay_ms = (int32_t)cof_unzigzag(v[2]);
-    for (int k = 0; k < 4; k++)
-        r->delays_ms[k] = (int32_t)cof_unzigzag(v[3 + k]);
-    r->nrcpt = (uint32_t)v[7];
-    r->relay_port = (uint16_t)v[8];
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (cmask >> f & 1) {
-            uint64_t id = 0;
-            (void)cof_colrd_varint(&rd, &id);
-            r->clear[f] = s->dict[f][id];
-        }
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (smask >> f & 1) {
-            uint64_t l = 0;
-            const uint8_t *b = NULL;
-            (void)(cof_colrd_varint(&rd, &l) && cof_colrd_bytes(&rd, (size_t)l, &b));
-            r->sealed[f] = cof_str_make((const char *)b, (size_t)l);
-        }
-}
-
-static cof_status get_rows(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
-                           int tokens, cof_seg_row_fn fn, void *ctx)
-{
-    for (size_t i = 0; i < n; i++)
-        if (rows[i] >= s->nrows || (i && rows[i] < rows[i - 1]))
-            return COF_ERR(COF_BADINPUT, "segment %s: row ids not ascending or out of range",
-                           s->path);
-    cof_status st;
-    if (tokens && n && (st = load_inverse(s)))
-        return st;
-    uint8_t fp[16] = { 0 };
-    if (key)
-        crypto_generichash(fp, sizeof fp, key, COF_KEY_LEN, s->fp_salt, sizeof s->fp_salt);
-    seg_pins p;
-    memset(&p, 0, sizeof p);
-    st = COF_OK;
-    size_t i = 0;
-    int rc = !tokens && s->cache_max > 0; /* row cache: query gets only */
-    while (i < n && !st) {
-        uint32_t b = rows[i] / BR;
-        size_t j = i;
-        int hit = rc;
-        while (j < n && rows[j] / BR == b) {
-            hit = hit && row_find(s, rows[j], key != NULL, fp);
-            j++;
-        }
-        if (hit) {
-            for (; i < j && !st; i++) {
-                seg_ce *e = row_find(s, rows[i], key != NULL, fp);
-                cof_record r;
-                if (!e) { /* only if the callback itself evicted it: decode the block */
-                    hit = 0;
-                    break;
-                }
-                e->pins++;
-                row_get(s, e, &r);
-                st = fn(ctx, rows[i], &r);
-                e->pins--;
-                sodium_memzero(r.sealed, sizeof r.sealed);
-            }
-            if (hit || st)
-                continue;
-        }
-        if ((st = pin_block(s, b, key, fp, rc, &p)))
-            break;
-        for (; i < j && !st; i++) {
-            cof_record r;
-            fill_record(s, &p, b, rows[i] - b * BR, tokens, &r);
-            if (rc)
-                row_put(s, &p, rows[i] - b * BR, rows[i], &r, key != NULL, fp);
-            st = fn(ctx, rows[i], &r);
-            sodium_memzero(r.sealed, sizeof r.sealed);
-        }
-        unpin_all(&p);
-    }
-    unpin_all(&p);
-    cof_seg_set_cache(s, s->cache_max); /* trim what pinning let overflow */
-    sodium_memzero(fp, sizeof fp);
-    return st;
-}
-
-cof_status cof_seg_get(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
-                       cof_seg_row_fn fn, void *ctx)
-{
-    return get_rows(s, key, rows, n, 1, fn, ctx);
-}
-
-cof_status cof_seg_get_notokens(cof_seg *s, const uint8_t *key, const uint32_t *rows, size_t n,
-                                cof_seg_row_fn fn, void *ctx)
-{
-    return get_rows(s, key, rows, n, 0, fn, ctx);
-}
-
-cof_status cof_seg_scan2(cof_seg *s, uint32_t field_mask, uint32_t num_mask, int64_t since,
-                         int64_t until, cof_seg_block_fn fn, void *ctx)
-{
-    cof_status st;
-    if (field_mask >> COF_NFIELDS || num_mask & ~(uint32_t)COF_SCAN_ALL)
-        return COF_ERR(COF_BADINPUT, "segment scan: bad field or column mask");
-    if (!s->sc_time) {
-        s->sc_time = malloc(BR * sizeof *s->sc_time);
-        s->sc_status = malloc(BR);
-        s->sc_dir = malloc(BR);
-        s->sc_delay = malloc(BR * sizeof *s->sc_delay);
-        s->sc_size = malloc(BR * sizeof *s->sc_size);
-        if (!s->sc_time || !s->sc_status || !s->sc_dir || !s->sc_delay || !s->sc_size)
-            return COF_ERR(COF_NOMEM, "segment %s: scan buffers", s->path);
-    }
-    cof_seg_block blk;
-    memset(&blk, 0, sizeof blk);
-    for (int f = 0; f < COF_NFIELDS; f++) {
-        if (!(field_mask >> f & 1))
-            continue;
-        if (s->colix[SEGC_CLEAR][f] < 0) {
-            if ((st = ensure_u32(s, &s->sc_zero)))
-                return st;
-            blk.clear_id[f] = s->sc_zero;
-            continue;
-        }
-        if ((st = ensure_u32(s, &s->sc_clear[f])) || (st = load_dict(s, f)))
-            return st;
-        blk.clear_id[f] = s->sc_clear[f];
-        blk.dict[f] = s->dict[f];
-        blk.dict_n[f] = s->cols[s->colix[SEGC_CLEAR][f]].dict_n;
-    }
-    /* time always; the other numeric columns only when asked for */
-    static const struct {
-        uint32_t bit;
-        unsigned kind;
-    } opt[] = { { COF_SCAN_STATUS, SEGC_STATUS },
-                { COF_SCAN_DIRECTION, SEGC_DIR },
-                { COF_SCAN_DELAY, SEGC_DELAY },
-                { COF_SCAN_SIZE, SEGC_SIZE } };
-    void *dst[4] = { s->sc_status, s->sc_dir, s->sc_delay, s->sc_size };
-    blk.time_us = s->sc_time;
-    blk.status = num_mask & COF_SCAN_STATUS ? s->sc_status : NULL;
-    blk.direction = num_mask & COF_SCAN_DIRECTION ? s->sc_dir : NULL;
-    blk.delay_ms = num_mask & COF_SCAN_DELAY ? s->sc_delay : NULL;
-    blk.size = num_mask & COF_SCAN_SIZE ? s->sc_size : NULL;
-    for (uint32_t b = 0; b < s->nblocks; b++) {
-        if (s->btmax[b] < since || s->btmin[b] >= until)
-            continue;
-        if ((st = dec_plain_block(s, s->colix[SEGC_TIME][0], b, s->sc_time)))
-            return st;
-        for (int k = 0; k < 4; k++)
-            if ((num_mask & opt[k].bit) &&
-                (st = dec_plain_block(s, s->colix[opt[k].kind][0], b, dst[k])))
-                return st;
-        for (int f = 0; f < COF_NFIELDS; f++) {
-            int ci = s->colix[SEGC_CLEAR][f];
-            if ((field_mask >> f & 1) && ci >= 0 &&
-                (st = dec_plain_block(s, ci, b, s->sc_clear[f])))
-                return st;
-        }
-        blk.first_row = b * BR;
-        blk.nrows = blk_rows(s, b);
-        if ((st = fn(ctx, &blk)))
-            return st;
-    }
-    return COF_OK;
-}
-
-cof_status cof_seg_scan(cof_seg *s, uint32_t field_mask, int64_t since, int64_t until,
-                        cof_seg_block_fn fn, void *ctx)
-{
-    return cof_seg_scan2(s, field_mask, COF_SCAN_ALL, since, until, fn, ctx);
-}
-
-cof_status cof_seg_verify(cof_seg *s, const uint8_t *key)
-{
-    cof_status st = COF_OK;
-    uint8_t fp[16] = { 0 };
-    if (key)
-        crypto_generichash(fp, sizeof fp, key, COF_KEY_LEN, s->fp_salt, sizeof s->fp_salt);
-    cache_clear(s); /* verify what is on disk, not what was decoded earlier */
-    for (int f = 0; f < COF_NFIELDS; f++)
-        if (s->colix[SEGC_CLEAR][f] >= 0 && !s->dict_loaded[f] && (st = load_dict(s, f)))
-            return st;
-    for (uint32_t b = 0; b < s->nblocks && !st; b++) {
-        seg_pins p;
-        memset(&p, 0, sizeof p);
-        st = pin_block(s, b, key, fp, 0, &p);
-        for (int f = 0; f < COF_NFIELDS && !st && !key; f++) {
-            int ci = s->colix[SEGC_SEALED][f];
-            if (ci >= 0)
-                st = read_frame(s, &s->cols[ci].blk[b]); /* no key: checksum only */
-        }
-        unpin_all(&p);
-        cache_clear(s);
-    }
-    for (int f = 0; f < COF_NFIELDS && !st; f++)
-        for (uint32_t pg = 0; s->has_idx[f] && pg < s->idx[f].npages && !st; pg++) {
-            seg_ce *e;
-            if (!(st = get_page(s, f, pg, &e)))
-                unpin(e);
-        }
-    cache_clear(s);
-    sodium_memzero(fp, sizeof fp);
-    return st;
-}
-
-uint64_t cof_seg_column_bytes(const cof_seg *s, unsigned kind, unsigned field, int index)
-{
-    uint64_t t = 0;
-    if (field >= COF_NFIELDS || kind >= NKINDS)
-        return 0;
-    if (index) {
-        for (uint32_t pg = 0; s->has_idx[field] && pg < s->idx[field].npages; pg++)
-            t += s->idx[field].pages[pg].fr.len;
-        return t;
-    }
-    int ci = s->colix[kind][field];
-    if (ci < 0)
-        return 0;
-    if (kind == SEGC_CLEAR)
-        t += s->cols[ci].dict.len;
-    for (uint32_t b = 0; b < s->nblocks; b++)
-        t += s->cols[ci].blk[b].len;
-    return t;
-}
