@@ -41,7 +41,9 @@ head -c 2000000 /dev/zero | tr '\0' 'a' >"$T/big.txt"
 eq "a body over max_body_bytes is 413" 413 "$(ING -H 'Content-Type: text/plain' --data-binary @"$T/big.txt" "https://127.0.0.1:$PORT/v1/events")"
 big=$(python3 -c "print('x'*40000)")
 r=$(curl -s --cacert "$CERT" --interface 127.0.0.4 -o /dev/null -w '%{http_code}' -H "X-Big: $big" "https://127.0.0.1:$PORT/healthz")
-check "an oversized header is refused ($r)" test "$r" -ge 400
+# libmicrohttpd answers 431 or, when the head outgrows the connection's memory
+# before it can answer, closes the connection (curl reports 000): refused either way.
+check "an oversized header is refused ($r)" bash -c "[ '$r' = 000 ] || [ '$r' -ge 400 ]"
 python3 -c "
 for i in range(100001): print('l')" >"$T/many.txt"
 eq "a batch of over 100000 lines is 413" 413 "$(ING -H 'Content-Type: text/plain' --data-binary @"$T/many.txt" "https://127.0.0.1:$PORT/v1/events")"
