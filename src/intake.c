@@ -508,6 +508,18 @@ static cof_status replay_cb(void *ctx, uint64_t seq, const uint8_t *payload, siz
     return st;
 }
 
+/* Free what open allocated (also its failure path); NULL members are fine. */
+static void free_parts(cof_intake *in)
+{
+    if (in->wal)
+        cof_wal_close(in->wal);
+    cof_corr_free(in->corr);
+    free(in->gen[0].h);
+    free(in->gen[1].h);
+    sodium_free(in->spool_key);
+    sodium_free(in->batch_key);
+}
+
 cof_status cof_intake_open(cof_store *s, pthread_mutex_t *store_mu, const cof_intake_opts *o,
                            cof_intake **out)
 {
@@ -598,13 +610,7 @@ cof_status cof_intake_open(cof_store *s, pthread_mutex_t *store_mu, const cof_in
     *out = in;
     return COF_OK;
 fail:
-    if (in->wal)
-        cof_wal_close(in->wal);
-    cof_corr_free(in->corr);
-    free(in->gen[0].h);
-    free(in->gen[1].h);
-    sodium_free(in->spool_key);
-    sodium_free(in->batch_key);
+    free_parts(in);
     free(in);
     return st;
 }
@@ -793,12 +799,7 @@ cof_status cof_intake_close(cof_intake *in)
         frame_free(f);
         f = nx;
     }
-    cof_wal_close(in->wal);
-    cof_corr_free(in->corr);
-    free(in->gen[0].h);
-    free(in->gen[1].h);
-    sodium_free(in->spool_key);
-    sodium_free(in->batch_key);
+    free_parts(in);
     pthread_mutex_destroy(&in->spool_mu);
     pthread_mutex_destroy(&in->q_mu);
     pthread_mutex_destroy(&in->st_mu);
