@@ -74,14 +74,19 @@ static const char usage_search[] =
     "Prints every event of the matching messages, grouped by message, oldest first.\n"
     "Exact match only (no wildcards). Sealed values are shown only with the master key;\n"
     "--masked shows j***@example.com instead. T: 2026-11-23, 2026-11-23T14:00:00Z, or\n"
-    "an age such as 2h or 7d. --json prints one JSON object per event.\n";
+    "an age such as 2h or 7d. --json prints one JSON object per event.\n"
+    "\n"
+    "  --server URL --token-file F [--cacert F]   ask a running coffer serve instead\n"
+    "                 (docs/API.md); the token file must be mode 0600\n";
 
 static const char usage_stats[] =
     "usage: coffer stats [--by status,dsn_class,rcpt_domain,relay,tenant] [--bucket 1h]\n"
     "                    [--since T] [--until T] [--tenant T] [--json]\n"
     "\n"
     "Counts events per group (default --by status) and time bucket, with delay\n"
-    "percentiles p50/p90/p99. Uses clear columns only: no master key needed.\n";
+    "percentiles p50/p90/p99. Uses clear columns only: no master key needed.\n"
+    "\n"
+    "  --server URL --token-file F [--cacert F]   ask a running coffer serve instead\n";
 
 typedef struct {
     cof_config cfg;
@@ -684,8 +689,18 @@ int main(int argc, char **argv)
             rest[nrest++] = argv[i];
     }
     int rc;
+    int delegate = 0;
     if (nrest == 0 || !strcmp(rest[0], "help") || !strcmp(rest[0], "--help") || !strcmp(rest[0], "-h")) {
-        if (nrest >= 2 && !strcmp(rest[0], "help")) {
+        if (nrest >= 2 && !strcmp(rest[0], "help") &&
+            (!strcmp(rest[1], "serve") || !strcmp(rest[1], "token") || !strcmp(rest[1], "audit") ||
+             !strcmp(rest[1], "probe") || !strcmp(rest[1], "init"))) {
+            /* Commands that print their own usage: "help X" is "X --help". */
+            static char help_opt[] = "--help";
+            rest[0] = rest[1];
+            rest[1] = help_opt;
+            nrest = 2;
+            delegate = 1;
+        } else if (nrest >= 2 && !strcmp(rest[0], "help")) {
             const char *c = rest[1];
             const char *u = !strcmp(c, "ingest") ? usage_ingest : !strcmp(c, "search") ? usage_search
                           : !strcmp(c, "stats") ? usage_stats : usage_main;
@@ -693,8 +708,10 @@ int main(int argc, char **argv)
         } else {
             fputs(usage_main, nrest ? stdout : stderr);
         }
-        free(rest);
-        return nrest ? 0 : 2;
+        if (!delegate) {
+            free(rest);
+            return nrest ? 0 : 2;
+        }
     }
     if (!strcmp(rest[0], "--version")) {
         printf("coffer %s\n", COF_VERSION);
