@@ -12,6 +12,7 @@ int cof_cmd_probe(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_audit(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_token(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_serve(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
 
 /* Print "coffer: WHAT: detail" for a failed status (never key bytes or personal values). */
 void cof_cli_fail(cof_status st, const char *what);

@@ -39,6 +39,8 @@ static const char usage_main[] =
     "  verify                  check every segment's checksums and seals\n"
     "  info                    what the store holds and how big it is\n"
     "  serve                   the HTTPS API and syslog intake (docs/API.md)\n"
+    "  check [--json]          audit this installation's files, listeners, TLS, policies,\n"
+    "                          grants, tokens, alert sinks and audit chain\n"
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
@@ -693,7 +695,7 @@ int main(int argc, char **argv)
     if (nrest == 0 || !strcmp(rest[0], "help") || !strcmp(rest[0], "--help") || !strcmp(rest[0], "-h")) {
         if (nrest >= 2 && !strcmp(rest[0], "help") &&
             (!strcmp(rest[1], "serve") || !strcmp(rest[1], "token") || !strcmp(rest[1], "audit") ||
-             !strcmp(rest[1], "probe") || !strcmp(rest[1], "init"))) {
+             !strcmp(rest[1], "probe") || !strcmp(rest[1], "init") || !strcmp(rest[1], "check"))) {
             /* Commands that print their own usage: "help X" is "X --help". */
             static char help_opt[] = "--help";
             rest[0] = rest[1];
@@ -740,6 +742,8 @@ int main(int argc, char **argv)
     /* Subcommands in their own modules (cli.h); one line each. */
     else if (!strcmp(cmd, "serve"))
         rc = cof_cmd_serve(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "check"))
+        rc = cof_cmd_check(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "audit")) rc = cof_cmd_audit(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# coffer check: a fresh installation has no critical finding; each dangerous setting or
+# file state is found with the right severity, and a critical one makes exit status 1.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/serve_lib.sh"
+
+CONF=$T/coffer.conf
+base() { printf 'data_dir = %s\nkey_file = %s\n' "$DATA" "$KEY"; }
+base >"$CONF"
+cof() { "$COFFER" --config "$CONF" "$@"; }
+cof init >/dev/null
+has() { # description severity check-id [expected exit]
+  cof check --json >"$T/c.json" 2>/dev/null
+  local rc=$?
+  eq "$1: exit status" "${4:-1}" "$rc"
+  check "$1: $3 is $2" python3 -c "
+import json,sys
+ok = any(json.loads(l).get('check') == '$3' and json.loads(l)['severity'] == '$2' for l in open('$T/c.json'))
+sys.exit(0 if ok else 1)"
+}
+
+cof check >"$T/fresh.txt"
+eq "a fresh installation has no critical finding" 0 $?
+check "the report ends with counts" grep -q '^0 critical' "$T/fresh.txt"
+check "--json lines parse" bash -c "'$COFFER' --config '$CONF' check --json | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]'"
+
+chmod 644 "$KEY"
+has "world-readable master key" critical file.mode
+chmod 600 "$KEY"
+chmod 755 "$DATA"
+has "data directory open to others" critical file.mode
+chmod 700 "$DATA"
+chmod 644 "$DATA/tokens.json" 2>/dev/null || true
+chmod 644 "$DATA/access.json"
+has "readable access document" critical file.mode
+chmod 600 "$DATA/access.json" "$DATA/tokens.json" 2>/dev/null
+
+{ base; echo "listen = 0.0.0.0:8443"; } >"$CONF"
+has "public API listener without a real certificate" critical listener.no_certificate
+{ base; echo "syslog_plain_listen = 0.0.0.0:5514"; } >"$CONF"
+has "public plain syslog" critical listener.plaintext
+{ base; echo "policy.recipient = keep"; } >"$CONF"
+has "recipients stored in the clear" high policy.clear_personal 0
+{ base; echo "alert.syslog = off"; } >"$CONF"
+has "no alert sink" high alerts.none 0
+base >"$CONF"
+cof token create --principal forever --role support --tenant acme --expires never --out "$T/tok.f" 2>/dev/null
+has "a token that never expires" medium token.no_expiry 0
+cof token create --principal everyone --role support --tenant '*' --out "$T/tok.e" 2>/dev/null
+has "support on every tenant" medium grant.all_tenants 0
+
+# a broken audit trail is critical
+PORT=$(free_port)
+CERT=$T/keys/tls/server.crt
+serve_start && curl -s --cacert "$CERT" "https://127.0.0.1:$PORT/v1/whoami" >/dev/null
+serve_stop TERM
+f=$(ls "$DATA"/audit/*.log | head -1)
+python3 - "$f" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+i = b.index(b'"action":"auth"') + 11
+b[i] = ord('X')
+open(p, "wb").write(bytes(b))
+PY
+has "an edited audit record" critical audit.broken
+
+finish
