@@ -361,7 +361,7 @@ static cof_status list_files(const char *dir, file_list *fl)
             fl->names = np;
             cap = nc;
         }
-        snprintf(fl->names[fl->n++], 32, "%.31s", de->d_name);
+        memcpy(fl->names[fl->n++], de->d_name, 21); /* is_log_name: 20 characters */
     }
     qsort(fl->names, fl->n, sizeof *fl->names, cmp_name);
 out:

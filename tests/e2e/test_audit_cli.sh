@@ -105,4 +105,38 @@ check "and says so" grep -q "truncated" "$T/fill.err"
 rm -rf "$DATA/audit"; cp -a "$T/audit.orig" "$DATA/audit"
 check "append to the intact trail again" "$FILL" "$DATA" "$KEY" 5
 check "still intact with 65 records" bash -c "'$COFFER' --data-dir '$DATA' --key-file '$KEY' audit verify | grep -q 'intact: 65 records'"
+
+# The syslog copy of each head (LOG_AUTHPRIV|LOG_INFO = <86>, ident coffer-audit): in a
+# user+mount namespace of our own, /dev is replaced by a directory whose /dev/log is a
+# datagram socket this test listens on.
+if unshare -rm true 2>/dev/null; then
+  S=$T/sys; mkdir -p "$S/dev"; touch "$S/dev/null"
+  cat > "$S/in.sh" <<IN
+set -e
+mount --bind /dev/null "$S/dev/null"
+mount --bind "$S/dev" /dev
+python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind("/dev/log")
+open("$S/ready", "w").close()
+s.settimeout(5)
+out = open("$S/syslog.txt", "wb")
+try:
+    while True:
+        out.write(s.recv(65536) + b"\\n"); out.flush()
+except socket.timeout:
+    pass
+' &
+while [ ! -e "$S/ready" ]; do sleep 0.1; done
+"$FILL" "$DATA" "$KEY" 3 >/dev/null
+wait
+IN
+  unshare -rm bash "$S/in.sh"
+  want=$(python3 -c '
+import json,sys; h=json.load(open(sys.argv[1])); print("audit head seq=%d hash=%s sig=%s" % (h["seq"], h["head"], h["sig"]))' "$DATA/audit/HEAD")
+  check "syslog got the new head as LOG_AUTHPRIV|LOG_INFO from coffer-audit" \
+    bash -c "grep -a '^<86>' '$S/syslog.txt' | grep -a 'coffer-audit\\[' | grep -qaF '$want'"
+else
+  echo "SKIP - syslog copy (cannot create a user+mount namespace here)"
+fi
 finish
