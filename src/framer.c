@@ -269,6 +269,10 @@ static cof_status from_5424(const char *q, const char *e, char *out, size_t cap,
         return COF_ERR(COF_BADINPUT, "RFC 5424 structured data not followed by a space");
     if (e - q >= 3 && memcmp(q, "\xEF\xBB\xBF", 3) == 0)
         q += 3;
+    /* rsyslog keeps the space after a locally received "tag:" in MSG; one leading SP is
+     * framing between tag and text, not text (the Postfix parser wants "]: QID:") */
+    if (q < e && *q == ' ')
+        q++;
     *n = 0;
     if ((st = put(out, cap, n, ts.p, ts.n)) || (st = put(out, cap, n, " ", 1)) ||
         (st = put(out, cap, n, host.p, host.n)) || (st = put(out, cap, n, " ", 1)) ||

@@ -45,6 +45,8 @@ cof_status cof_framer_finish(cof_framer *f, cof_frame_fn fn, void *ctx) COF_MUST
  *        -> "TIMESTAMP HOST APP[PROCID]: MSG"   (PROCID "-" -> "APP: MSG")
  *   RFC 3164 "<PRI>Mmm dd hh:mm:ss HOST TAG: MSG" -> the same without "<PRI>"
  *   anything without "<PRI>" is passed through unchanged.
+ * LF/CR bytes ending msg are dropped; in RFC 5424 one SP starting MSG is dropped too
+ * (rsyslog keeps the space after a "tag:" it received locally).
  * NILVALUE "-" timestamps or hosts are COF_BADINPUT. out has cap bytes; *n the length. */
 cof_status cof_syslog_to_line(cof_str msg, char *out, size_t cap, size_t *n) COF_MUST_USE;
 

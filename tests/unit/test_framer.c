@@ -296,6 +296,10 @@ static void test_rsyslog_formats_parse(void **state)
           "connect from laptop.example.net[203.0.113.50]\n",
           "2026-11-23T14:05:10.120001+01:00 relay1 postfix/submission/smtpd[5120]: connect "
           "from laptop.example.net[203.0.113.50]" },
+        /* seen from rsyslog 8.2302 (logger --rfc3164 into imtcp, forwarded with
+         * SyslogProtocol23Format): MSG keeps the space that followed the tag's colon */
+        { "<13>1 2026-11-23T23:01:14+00:00 vm postfix/qmgr 77 - -  ABCDEF1234: removed\n",
+          "2026-11-23T23:01:14+00:00 vm postfix/qmgr[77]: ABCDEF1234: removed" },
         /* RSYSLOG_ForwardFormat: "<%PRI%>%TIMESTAMP:::date-rfc3339% %HOSTNAME%
          * %syslogtag:1:32%%msg:::sp-if-no-1st-sp%%msg%" */
         { "<22>2026-11-23T14:02:01.000000+00:00 mx1 postfix/smtpd[4101]: connect from "
