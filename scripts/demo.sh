@@ -62,9 +62,11 @@ $C token create --principal demo-support --role support --tenant default --expir
 echo; echo "== the same trail through the API"
 echo "   \$ curl --cacert $CA -H \"Authorization: Bearer \$(cat $D/support.token)\" 'https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt'"
 curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$D/support.token")" \
-  "https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt" | python3 -m json.tool | head -40
+  "https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt" | python3 -m json.tool >"$D/trail.json"
+head -40 "$D/trail.json"
 echo; echo "== and through the CLI as a client of the server"
-$C search --server "https://127.0.0.1:$PORT" --token-file "$D/support.token" --rcpt "$rcpt" | head -12
+$C search --server "https://127.0.0.1:$PORT" --token-file "$D/support.token" --rcpt "$rcpt" >"$D/trail.txt"
+head -12 "$D/trail.txt"
 echo; echo "== an analyst token sees statistics, never a trail"
 $C token create --principal demo-analyst --role analyst --tenant '*' --expires 1d --out "$D/analyst.token" 2>/dev/null
 curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$D/analyst.token")" "https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt" | sed 's/^/   /'; echo
@@ -72,7 +74,8 @@ curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$D/analyst.token")" "htt
 kill -TERM $SRV; wait $SRV || true
 trap - EXIT
 echo; echo "== coffer audit show   (who read what; the address appears only as a blind token)"
-$C audit show | tail -8
+$C audit show >"$D/audit.txt"
+tail -8 "$D/audit.txt"
 echo; echo "== coffer audit verify"
 $C audit verify
 echo; echo "The store is in $D/data, its master key in $D/keys/master.key. Try: $C search --help"
