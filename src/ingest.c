@@ -38,11 +38,32 @@ typedef struct {
     source *src;
     uint32_t nsrc, capsrc;
     cof_ingest_summary *sum;
-    char tenant_buf[COF_MAX_TENANT_NAME + 1];
-    char last_tenant[COF_MAX_TENANT_NAME + 1];
-    const uint8_t *last_key;
-    cof_policy_scratch scratch;
+    cof_event_sink sink;
 } ictx;
+
+void cof_event_sink_init(cof_event_sink *k, cof_store *s)
+{
+    memset(k, 0, sizeof *k);
+    k->s = s;
+    k->cfg = cof_store_config(s);
+    k->kr = cof_store_keyring(s);
+}
+
+cof_status cof_event_sink_add(cof_event_sink *k, const cof_event *ev, const char *forced_tenant)
+{
+    const char *tenant = forced_tenant && *forced_tenant ? forced_tenant
+                                                         : cof_policy_tenant(k->cfg, ev, k->tenant_buf);
+    cof_status st;
+    if (!k->last_key || strcmp(tenant, k->last_tenant) != 0) {
+        if ((st = cof_keyring_blind_key(k->kr, tenant, &k->last_key)))
+            return st;
+        snprintf(k->last_tenant, sizeof k->last_tenant, "%s", tenant);
+    }
+    cof_record rec;
+    if ((st = cof_policy_apply(k->cfg, tenant, k->last_key, ev, &k->scratch, &rec)))
+        return st;
+    return cof_store_add(k->s, &rec);
+}
 
 static cof_status on_event(void *ctx, const cof_event *ev)
 {
@@ -54,17 +75,8 @@ static cof_status on_event(void *ctx, const cof_event *ev)
         x->sum->events_duplicate++;
         return COF_OK;
     }
-    const char *tenant = cof_policy_tenant(x->cfg, ev, x->tenant_buf);
-    cof_status st;
-    if (!x->last_key || strcmp(tenant, x->last_tenant) != 0) {
-        if ((st = cof_keyring_blind_key(x->kr, tenant, &x->last_key)))
-            return st;
-        snprintf(x->last_tenant, sizeof x->last_tenant, "%s", tenant);
-    }
-    cof_record rec;
-    if ((st = cof_policy_apply(x->cfg, tenant, x->last_key, ev, &x->scratch, &rec)))
-        return st;
-    if ((st = cof_store_add(x->s, &rec)))
+    cof_status st = cof_event_sink_add(&x->sink, ev, NULL);
+    if (st)
         return st;
     x->sum->events_stored++;
     return COF_OK;
@@ -169,6 +181,7 @@ cof_status cof_ingest_run(cof_store *s, const char *const *paths, int npaths,
     x.cfg = cof_store_config(s);
     x.kr = cof_store_keyring(s);
     x.sum = sum;
+    cof_event_sink_init(&x.sink, s);
     if (!x.kr)
         return COF_ERR(COF_DENIED, "ingest needs the master key");
     if (o->follow && npaths != 1)

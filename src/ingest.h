@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "correlate.h"
+#include "policy.h"
 #include "store.h"
 
 typedef enum { COF_FMT_POSTFIX = 0, COF_FMT_JSON } cof_format;
@@ -37,6 +38,24 @@ typedef struct {
     uint64_t sources_done;     /* sources found complete and skipped */
     double seconds;
 } cof_ingest_summary;
+
+/* Tenant attribution, field policy (sealing) and store add of one event: the step every
+ * ingest path shares (files, the server's spool). The tenant's blind-index key is
+ * cached across events, since runs of one tenant are the common case. */
+typedef struct {
+    cof_store *s;
+    const cof_config *cfg;
+    cof_keyring *kr;
+    char tenant_buf[COF_MAX_TENANT_NAME + 1];
+    char last_tenant[COF_MAX_TENANT_NAME + 1];
+    const uint8_t *last_key;
+    cof_policy_scratch scratch;
+} cof_event_sink;
+
+void cof_event_sink_init(cof_event_sink *k, cof_store *s);
+/* forced_tenant: NULL/"" for the configured attribution, else that tenant. */
+cof_status cof_event_sink_add(cof_event_sink *k, const cof_event *ev,
+                              const char *forced_tenant) COF_MUST_USE;
 
 cof_status cof_ingest_run(cof_store *s, const char *const *paths, int npaths,
                           const cof_ingest_opts *o, cof_ingest_summary *sum) COF_MUST_USE;

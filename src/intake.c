@@ -89,10 +89,7 @@ struct cof_intake {
     uint64_t replay_from;  /* positions below were handled before the restart */
     uint64_t unflushed;    /* records added since the last segment flush */
     const char *forced;    /* tenant of the frame being processed */
-    char tenant_buf[COF_MAX_TENANT_NAME + 1];
-    char last_tenant[COF_MAX_TENANT_NAME + 1];
-    const uint8_t *last_key;
-    cof_policy_scratch scratch;
+    cof_event_sink sink;
 
     pthread_mutex_t st_mu;
     cof_intake_stats stats;
@@ -301,17 +298,8 @@ static cof_status on_event(void *ctx, const cof_event *ev)
         in->stats.events_duplicate++;
         return COF_OK;
     }
-    const char *tenant = in->forced && *in->forced ? in->forced
-                                                   : cof_policy_tenant(in->cfg, ev, in->tenant_buf);
-    cof_status st;
-    if (!in->last_key || strcmp(tenant, in->last_tenant) != 0) {
-        if ((st = cof_keyring_blind_key(in->kr, tenant, &in->last_key)))
-            return st;
-        snprintf(in->last_tenant, sizeof in->last_tenant, "%s", tenant);
-    }
-    cof_record rec;
-    if ((st = cof_policy_apply(in->cfg, tenant, in->last_key, ev, &in->scratch, &rec)) ||
-        (st = cof_store_add(in->s, &rec)))
+    cof_status st = cof_event_sink_add(&in->sink, ev, in->forced);
+    if (st)
         return st;
     in->stats.events_stored++;
     in->unflushed++;
@@ -530,6 +518,7 @@ cof_status cof_intake_open(cof_store *s, pthread_mutex_t *store_mu, const cof_in
     in->store_mu = store_mu;
     in->cfg = cof_store_config(s);
     in->kr = cof_store_keyring(s);
+    cof_event_sink_init(&in->sink, s);
     in->o = *o;
     if (!in->o.spool_keep_seconds)
         in->o.spool_keep_seconds = 3600;
