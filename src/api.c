@@ -249,6 +249,22 @@ static void args_of(struct MHD_Connection *c, kvset *k)
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, k);
 }
 
+/* The start every route shares: name the action, check the route's permission, collect
+ * the query arguments. 1 when the request is already answered (*ret set). */
+static int route_begin(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
+                       const char *action, uint32_t perm, const char *deny, kvset *kv,
+                       enum MHD_Result *ret)
+{
+    ai->action = action;
+    if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & perm)) {
+        *ret = finish_err(s, c, r, ai, 403, deny, 0);
+        return 1;
+    }
+    if (kv)
+        args_of(c, kv);
+    return 0;
+}
+
 /* ------------------------------------------------------------ routes */
 
 
@@ -280,11 +296,10 @@ static void ids_add(char *ids, size_t cap, uint64_t seg, uint32_t lo, uint32_t h
 
 static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
-    ai->action = "trail";
-    if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & COF_PERM_TRAIL))
-        return finish_err(s, c, r, ai, 403, "this principal may not read trails", 0);
     kvset kv;
-    args_of(c, &kv);
+    enum MHD_Result ret;
+    if (route_begin(s, c, r, ai, "trail", COF_PERM_TRAIL, "this principal may not read trails", &kv, &ret))
+        return ret;
     cof_trail_params tp;
     const char *why = "bad request";
     if (cof_api_trail_params(kv.kv, kv.n, cof_time_now_us(), &tp, &why) != COF_OK)
@@ -342,7 +357,6 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
         }
     }
     pthread_mutex_unlock(&s->store_mu);
-    enum MHD_Result ret;
     if (st) {
         ret = finish_err(s, c, r, ai, st == COF_BADINPUT ? 400 : 500,
                          st == COF_BADINPUT ? "invalid value" : "the lookup failed", 0);
@@ -466,11 +480,11 @@ static cof_status stats_rows(const cof_stats *st, uint32_t by, int64_t bucket, j
 
 static enum MHD_Result route_stats(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
-    ai->action = "stats";
-    if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & COF_PERM_STATS))
-        return finish_err(s, c, r, ai, 403, "this principal may not read statistics", 0);
     kvset kv;
-    args_of(c, &kv);
+    enum MHD_Result ret;
+    if (route_begin(s, c, r, ai, "stats", COF_PERM_STATS, "this principal may not read statistics", &kv,
+                    &ret))
+        return ret;
     cof_stats_params sp;
     const char *why = "bad request";
     if (cof_api_stats_params(kv.kv, kv.n, cof_time_now_us(), &sp, &why) != COF_OK)
@@ -543,11 +557,11 @@ static cof_status audit_collect(void *ctx, const cof_audit_entry *e)
 
 static enum MHD_Result route_audit(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
-    ai->action = "audit";
-    if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & COF_PERM_AUDIT))
-        return finish_err(s, c, r, ai, 403, "this principal may not read the audit trail", 0);
     kvset kv;
-    args_of(c, &kv);
+    enum MHD_Result ret;
+    if (route_begin(s, c, r, ai, "audit", COF_PERM_AUDIT, "this principal may not read the audit trail",
+                    &kv, &ret))
+        return ret;
     cof_audit_params apm;
     const char *why = "bad request";
     if (cof_api_audit_params(kv.kv, kv.n, cof_time_now_us(), &apm, &why) != COF_OK)
@@ -615,9 +629,10 @@ static enum MHD_Result route_whoami(cof_server *s, struct MHD_Connection *c, req
 
 static enum MHD_Result route_metrics(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
-    ai->action = "metrics";
-    if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & COF_PERM_METRICS))
-        return finish_err(s, c, r, ai, 403, "this principal may not read metrics", 0);
+    enum MHD_Result ret;
+    if (route_begin(s, c, r, ai, "metrics", COF_PERM_METRICS, "this principal may not read metrics", NULL,
+                    &ret))
+        return ret;
     cof_guard_stats gs;
     cof_guard_stats_get(s->guard, &gs);
     cof_intake_stats is;
@@ -697,10 +712,10 @@ static enum MHD_Result route_metrics(cof_server *s, struct MHD_Connection *c, re
 static enum MHD_Result route_events(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
     static const char *const allowed[] = { "batch_id", "tenant", "format", NULL };
-    ai->action = "events";
-    int64_t now = cof_time_now_us();
-    if (!(cof_access_any_perms(r->acc->a, r->p, now) & COF_PERM_INGEST))
-        return finish_err(s, c, r, ai, 403, "this principal may not write events", 0);
+    enum MHD_Result ret;
+    if (route_begin(s, c, r, ai, "events", COF_PERM_INGEST, "this principal may not write events", NULL,
+                    &ret))
+        return ret;
     if (unknown_arg(c, allowed))
         return finish_err(s, c, r, ai, 400, "unknown query parameter", 0);
     if (r->too_big)
