@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -672,6 +674,12 @@ int main(int argc, char **argv)
     globals g;
     memset(&g, 0, sizeof g);
     umask(077);
+    /* Decrypted personal values live in ordinary memory while a query or the server
+     * runs (keys are in sodium_malloc memory, excluded from dumps): no core dumps, and
+     * no ptrace by other processes of the same user. */
+    struct rlimit no_core = { 0, 0 };
+    (void)setrlimit(RLIMIT_CORE, &no_core);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (cof_seal_init() != COF_OK) {
         fprintf(stderr, "coffer: cannot initialize libsodium\n");
         return 1;
