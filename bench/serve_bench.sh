@@ -83,7 +83,10 @@ say "coffer: warm-up (every recipient once), then wrk ${SECS}s, $CONNS connectio
 args=()
 while read -r r; do args+=(-o /dev/null "https://127.0.0.1:$PORT/v1/trail?limit=1000&rcpt=${r/@/%40}"); done <"$OUT/rcpts.txt"
 t0=$(date +%s.%N)
-curl -s --cacert "$ST/key/tls/server.crt" -H "Authorization: Bearer $(cat "$ST/token")" "${args[@]}"
+# the token goes to curl in a 0600 config file, never on a command line (ps shows those)
+printf 'header = "Authorization: Bearer %s"\n' "$(cat "$ST/token")" >"$OUT/curl.auth"
+chmod 600 "$OUT/curl.auth"
+curl -s --cacert "$ST/key/tls/server.crt" -K "$OUT/curl.auth" "${args[@]}"
 kv coffer_https_cold_ms_per_lookup "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", (b-a)*1000/1000}')"
 export RCPTS=$OUT/rcpts.txt TOKEN_FILE=$ST/token
 wrk -t2 -c"$CONNS" -d10s -s bench/wrk_trail.lua "https://127.0.0.1:$PORT" >/dev/null 2>&1
@@ -188,7 +191,9 @@ $CI serve --listen "127.0.0.1:$PORT" --syslog-listen "127.0.0.1:$SPORT" --quiet 
 SRV=$!
 PIDS+=("$SRV")
 for _ in $(seq 1 300); do curl -s --cacert "$IN/key/tls/server.crt" "https://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-metric() { curl -s --cacert "$IN/key/tls/server.crt" -H "Authorization: Bearer $(cat "$IN/tok.met")" "https://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1==k {print $2}'; }
+printf 'header = "Authorization: Bearer %s"\n' "$(cat "$IN/tok.met")" >"$IN/curl.auth"
+chmod 600 "$IN/curl.auth"
+metric() { curl -s --cacert "$IN/key/tls/server.crt" -K "$IN/curl.auth" "https://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1==k {print $2}'; }
 cat "$IN/mail.log" >/dev/null
 t0=$(date +%s.%N)
 $B/syslog_send --host 127.0.0.1 --port "$SPORT" --cert "$IN/cl.crt" --key "$IN/cl.key" --ca "$IN/key/tls/server.crt" \
