@@ -55,6 +55,21 @@
 #define COF_MAX_SEGMENTS 100000
 #define COF_MAX_OPEN_SEGMENTS 512
 
+/* MANIFEST size: COF_MAX_SEGMENTS entries of at most ~110 bytes plus the source
+ * checkpoints fit far below this; read with this cap before allocating. */
+#define COF_MAX_MANIFEST_BYTES ((size_t)1 << 30)
+
+/* Backups (backup.c). Files in one backup: every live segment, plus WAL, spool and
+ * audit files and the small documents, with room to spare. */
+#define COF_BACKUP_MAX_FILES (COF_MAX_SEGMENTS + 100000)
+/* The BACKUP manifest: one JSON line of at most ~200 bytes per file. */
+#define COF_BACKUP_MAX_MANIFEST_BYTES ((size_t)64 << 20)
+/* A relative path inside a backup ("seg/<16 hex>.seg", "changes/<id>.json"). */
+#define COF_BACKUP_MAX_PATH 200
+/* Fresh MANIFEST reads when a listed segment vanished (merged away) before it could be
+ * opened; each retry follows a merge that finished meanwhile, so a handful suffice. */
+#define COF_BACKUP_MAX_RETRIES 50
+
 /* Query results: events returned by one trail lookup before truncation. */
 #define COF_MAX_TRAIL_EVENTS 100000
 

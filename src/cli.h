@@ -13,6 +13,8 @@ int cof_cmd_audit(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_token(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_serve(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_backup(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_restore(const cof_config *cfg, int argc, char **argv);
 
 /* Print "coffer: WHAT: detail" for a failed status (never key bytes or personal values). */
 void cof_cli_fail(cof_status st, const char *what);

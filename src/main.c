@@ -25,7 +25,7 @@
 #include "store.h"
 #include "timefmt.h"
 
-#define COF_VERSION "0.2.0"
+#include "version.h"
 #define COF_API_PAGE 1000
 
 static const char usage_main[] =
@@ -45,6 +45,7 @@ static const char usage_main[] =
     "                          grants, tokens, alert sinks and audit chain\n"
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
+    "  backup OUT_DIR | restore BACKUP_DIR  sealed copies of a live store (docs/BACKUP.md)\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
     "  help [COMMAND]          this text, or a command's options\n"
     "\n"
@@ -703,7 +704,8 @@ int main(int argc, char **argv)
     if (nrest == 0 || !strcmp(rest[0], "help") || !strcmp(rest[0], "--help") || !strcmp(rest[0], "-h")) {
         if (nrest >= 2 && !strcmp(rest[0], "help") &&
             (!strcmp(rest[1], "serve") || !strcmp(rest[1], "token") || !strcmp(rest[1], "audit") ||
-             !strcmp(rest[1], "probe") || !strcmp(rest[1], "init") || !strcmp(rest[1], "check"))) {
+             !strcmp(rest[1], "probe") || !strcmp(rest[1], "init") || !strcmp(rest[1], "check") ||
+             !strcmp(rest[1], "backup") || !strcmp(rest[1], "restore"))) {
             /* Commands that print their own usage: "help X" is "X --help". */
             static char help_opt[] = "--help";
             rest[0] = rest[1];
@@ -755,6 +757,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "audit")) rc = cof_cmd_audit(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "backup")) rc = cof_cmd_backup(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "restore")) rc = cof_cmd_restore(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
         rc = 2;

@@ -98,7 +98,7 @@ static void seg_path(const cof_store *s, uint64_t id, char *out, size_t cap)
 static cof_status manifest_write(cof_store *s)
 {
     cof_buf b;
-    cof_buf_init(&b, (size_t)1 << 30);
+    cof_buf_init(&b, COF_MAX_MANIFEST_BYTES);
     cof_status st = cof_buf_add(&b, MANIFEST_MAGIC, 8);
     if (!st) st = cof_buf_add_varint(&b, s->next_seg_id);
     if (!st) st = cof_buf_add_varint(&b, s->wal_applied);
@@ -135,17 +135,11 @@ static cof_status manifest_write(cof_store *s)
     return st;
 }
 
-static cof_status manifest_read(cof_store *s)
+/* Parse MANIFEST bytes (hostile input) into s's segment list, wal_applied and sources.
+ * path is only named in errors. */
+static cof_status manifest_decode(cof_store *s, const uint8_t *data, size_t n, const char *path)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/MANIFEST", s->dir);
-    uint8_t *data;
-    size_t n;
-    cof_status st = cof_fs_read_file(path, (size_t)1 << 30, &data, &n);
-    if (st == COF_NOTFOUND)
-        return COF_ERR(COF_NOTFOUND, "no coffer store in %s (run 'coffer init' first)", s->dir);
-    if (st)
-        return st;
+    cof_status st = COF_OK;
     uint8_t sum[16];
     if (n < 24 || memcmp(data, MANIFEST_MAGIC, 8) != 0) {
         st = COF_ERR(COF_CORRUPT, "%s: not a coffer manifest", path);
@@ -205,7 +199,48 @@ static cof_status manifest_read(cof_store *s)
 bad:
     st = COF_ERR(COF_CORRUPT, "%s: malformed manifest", path);
 out:
+    return st;
+}
+
+static cof_status manifest_read(cof_store *s)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/MANIFEST", s->dir);
+    uint8_t *data;
+    size_t n;
+    cof_status st = cof_fs_read_file(path, COF_MAX_MANIFEST_BYTES, &data, &n);
+    if (st == COF_NOTFOUND)
+        return COF_ERR(COF_NOTFOUND, "no coffer store in %s (run 'coffer init' first)", s->dir);
+    if (st)
+        return st;
+    st = manifest_decode(s, data, n, path);
     free(data);
+    return st;
+}
+
+cof_status cof_store_manifest_segments(const uint8_t *data, size_t n, const char *path,
+                                       uint64_t **ids, size_t *nids, uint64_t *wal_applied)
+{
+    *ids = NULL;
+    *nids = 0;
+    cof_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return COF_ERR(COF_NOMEM, "out of memory");
+    cof_status st = manifest_decode(s, data, n, path);
+    if (!st) {
+        *ids = malloc((s->nsegs ? s->nsegs : 1) * sizeof **ids);
+        if (!*ids)
+            st = COF_ERR(COF_NOMEM, "out of memory");
+    }
+    if (!st) {
+        for (size_t i = 0; i < s->nsegs; i++)
+            (*ids)[i] = s->segs[i].seg_id;
+        *nids = s->nsegs;
+        *wal_applied = s->wal_applied;
+    }
+    free(s->segs);
+    free(s->srcs);
+    free(s);
     return st;
 }
 

@@ -96,6 +96,13 @@ typedef struct {
 } cof_store_totals;
 cof_status cof_store_totals_get(cof_store *s, cof_store_totals *t) COF_MUST_USE;
 
+/* Parse MANIFEST bytes (hostile input, checked exactly as at open) for readers that
+ * copy a live store (backup.c): the live segment ids and wal_applied. *ids is malloc'd
+ * (caller frees with free()). path is only named in errors. */
+cof_status cof_store_manifest_segments(const uint8_t *data, size_t n, const char *path,
+                                       uint64_t **ids, size_t *nids,
+                                       uint64_t *wal_applied) COF_MUST_USE;
+
 /* Merge small segments now (normally done by the background thread). */
 cof_status cof_store_merge(cof_store *s) COF_MUST_USE;
 
