@@ -30,7 +30,9 @@
 
 static const char *const top_files[] = { "MANIFEST", "keyring", "access.json", "tokens.json",
                                          "poison.reg" };
-static const char *const top_dirs[] = { "seg", "wal", "spool", "audit", "changes", "exports" };
+/* Directories a backup may hold; a parent comes before its children (out_subdir). */
+static const char *const top_dirs[] = { "seg",   "wal",     "spool",  "spool/wal",
+                                        "audit", "changes", "exports" };
 /* Present in a data directory, deliberately not copied: locks and atomic-replace
  * temporaries (matched by prefix). */
 static const char *const not_copied[] = { "LOCK", "tokens.lock", "access.lock" };
@@ -62,7 +64,7 @@ int cof_backup_path_ok(const char *p, size_t n)
 {
     if (n == 0 || n > COF_BACKUP_MAX_PATH || memchr(p, 0, n))
         return 0;
-    const char *slash = memchr(p, '/', n);
+    const char *slash = memrchr(p, '/', n);
     if (!slash)
         return in_list(p, n, top_files, sizeof top_files / sizeof *top_files);
     size_t dl = (size_t)(slash - p);
@@ -428,7 +430,7 @@ static cof_status list_dir(const char *data_dir, const char *sub, name_pred want
 }
 
 static int is_wal(const char *name) { return seq_name(name, ".wal"); }
-static int is_spool(const char *name) { return is_wal(name) || !strcmp(name, "batches"); }
+static int is_batches(const char *name) { return !strcmp(name, "batches"); }
 static int is_audit_log(const char *name) { return seq_name(name, ".log"); }
 /* changes/, exports/: documents, not locks or atomic-replace temporaries. */
 static int is_doc(const char *name)
@@ -514,7 +516,10 @@ static cof_status trim_to_line(capture *c, uint8_t *chunk)
 static cof_status cap_store(capset *cs, cof_backup_bad_fn skipped, void *ctx,
                             cof_backup_result *res)
 {
-    cof_status st = cap_dir(cs, "spool", is_spool, K_SPOOL, skipped, ctx);
+    /* The intake's spool is a cof_wal in spool/wal, its batch-id memory spool/batches. */
+    cof_status st = cap_dir(cs, "spool", is_batches, K_DOC, skipped, ctx);
+    if (!st)
+        st = cap_dir(cs, "spool/wal", is_wal, K_SPOOL, skipped, ctx);
     size_t mark = cs->n;
     uint8_t *man = NULL;
     uint64_t *ids = NULL;
@@ -623,24 +628,29 @@ typedef struct {
     size_t nwritten;
 } outtree;
 
+/* Create the directories holding rel (each of top_dirs that is rel's directory or a
+ * parent of it), once. */
 static cof_status out_subdir(outtree *t, const char *rel)
 {
-    const char *slash = strchr(rel, '/');
+    const char *slash = strrchr(rel, '/');
     if (!slash)
         return COF_OK;
+    size_t dl = (size_t)(slash - rel);
+    int found = 0;
     for (size_t i = 0; i < sizeof top_dirs / sizeof *top_dirs; i++) {
-        if (strlen(top_dirs[i]) != (size_t)(slash - rel) || memcmp(top_dirs[i], rel, (size_t)(slash - rel)))
+        size_t tl = strlen(top_dirs[i]);
+        if (tl > dl || memcmp(top_dirs[i], rel, tl) != 0 || (tl < dl && rel[tl] != '/'))
             continue;
+        found |= tl == dl;
         if (t->sub_made[i])
-            return COF_OK;
+            continue;
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", t->root, top_dirs[i]);
         if (mkdir(path, 0700) != 0)
             return COF_ERRNO("cannot create %s", path);
         t->sub_made[i] = 1;
-        return COF_OK;
     }
-    return COF_ERR(COF_BADINPUT, "not a backup path: %s", rel);
+    return found ? COF_OK : COF_ERR(COF_BADINPUT, "not a backup path: %s", rel);
 }
 
 /* Remove what this run wrote (after a failure); best effort. */
@@ -651,9 +661,9 @@ static void out_undo(outtree *t)
         snprintf(path, sizeof path, "%s/%s", t->root, t->written[i]);
         unlink(path);
     }
-    for (size_t i = 0; i < sizeof top_dirs / sizeof *top_dirs; i++)
-        if (t->sub_made[i]) {
-            snprintf(path, sizeof path, "%s/%s", t->root, top_dirs[i]);
+    for (size_t i = sizeof top_dirs / sizeof *top_dirs; i > 0; i--) /* children first */
+        if (t->sub_made[i - 1]) {
+            snprintf(path, sizeof path, "%s/%s", t->root, top_dirs[i - 1]);
             rmdir(path);
         }
     if (t->root_created)
@@ -928,7 +938,7 @@ cof_status cof_backup_restore(const char *dir, const char *data_dir,
         res->bytes += f->size;
         res->segments += !strncmp(f->path, "seg/", 4);
         res->wal_files += !strncmp(f->path, "wal/", 4);
-        res->spool_files += !strncmp(f->path, "spool/", 6);
+        res->spool_files += !strncmp(f->path, "spool/wal/", 10);
         res->audit_files += !strncmp(f->path, "audit/", 6);
     }
     if (!st)
