@@ -521,13 +521,15 @@ static cof_status cap_store(capset *cs, cof_backup_bad_fn skipped, void *ctx,
     if (!st)
         st = cap_dir(cs, "spool/wal", is_wal, K_SPOOL, skipped, ctx);
     size_t mark = cs->n;
-    uint8_t *man = NULL;
+    uint8_t *man = NULL, *prev = NULL;
+    size_t prevn = 0;
     uint64_t *ids = NULL;
     char **names = NULL;
     size_t nnames = 0;
     for (unsigned attempt = 0; !st; attempt++) {
         capset_close_from(cs, mark);
-        free(man);
+        free(prev);
+        prev = man; /* the MANIFEST of the previous attempt */
         free(ids);
         names_free(names, nnames);
         man = NULL;
@@ -567,6 +569,8 @@ static cof_status cap_store(capset *cs, cof_backup_bad_fn skipped, void *ctx,
         if ((st = cof_fs_read_all(mc->fd, man, mc->size, &got, "MANIFEST")))
             break;
         mc->size = got; /* MANIFEST is replaced, never rewritten: this is one version */
+        int same = prev && prevn == got && memcmp(prev, man, got) == 0;
+        prevn = got;
         if ((st = cof_store_manifest_segments(man, got, "MANIFEST", &ids, &nids, &applied)))
             break;
         retry = vanished > applied;
@@ -574,6 +578,9 @@ static cof_status cap_store(capset *cs, cof_backup_bad_fn skipped, void *ctx,
             char rel[64];
             snprintf(rel, sizeof rel, "seg/%016" PRIx64 ".seg", ids[i]);
             st = cap_open(cs, rel, K_SEG);
+            if (st == COF_NOTFOUND && same) /* no merge in between: a lost file */
+                st = COF_ERR(COF_CORRUPT, "%s/MANIFEST lists %s, which does not exist "
+                             "(the store is damaged: run coffer verify)", cs->data_dir, rel);
             if (st == COF_NOTFOUND) { /* merged away after our MANIFEST read */
                 retry = 1;
                 st = COF_OK;
@@ -601,6 +608,7 @@ static cof_status cap_store(capset *cs, cof_backup_bad_fn skipped, void *ctx,
         res->retries++;
     }
     free(man);
+    free(prev);
     free(ids);
     names_free(names, nnames);
     return st;
@@ -657,7 +665,7 @@ static cof_status out_subdir(outtree *t, const char *rel)
 static void out_undo(outtree *t)
 {
     char path[4400];
-    for (size_t i = 0; i < t->nwritten; i++) {
+    for (size_t i = 0; t->written && i < t->nwritten; i++) {
         snprintf(path, sizeof path, "%s/%s", t->root, t->written[i]);
         unlink(path);
     }
@@ -670,10 +678,14 @@ static void out_undo(outtree *t)
         rmdir(t->root);
 }
 
+/* Make the store's own directories even when no file lands in them (a store without
+ * segments yet), then fsync every directory made and the root. */
 static cof_status out_sync(outtree *t)
 {
     char path[4400];
-    cof_status st = COF_OK;
+    cof_status st = out_subdir(t, "seg/x");
+    if (!st)
+        st = out_subdir(t, "wal/x");
     for (size_t i = 0; i < sizeof top_dirs / sizeof *top_dirs && !st; i++)
         if (t->sub_made[i]) {
             snprintf(path, sizeof path, "%s/%s", t->root, top_dirs[i]);
@@ -790,8 +802,8 @@ cof_status cof_backup_take(const char *data_dir, const char *out_dir, const char
     if (!(st = out_sync(&t)) && !(st = cof_backup_manifest_write(&bm, &mb)))
         st = cof_fs_create_atomic(path, mb.p, mb.n, 0600);
 out:
-    if (st && t.written)
-        out_undo(&t);
+    if (st)
+        out_undo(&t); /* nwritten is 0 until the copy starts */
     capset_close_from(&cs, 0);
     free(cs.c);
     free(t.written);
