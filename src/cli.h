@@ -7,12 +7,30 @@
 
 #include "config.h"
 #include "status.h"
+#include <stddef.h>
+#include <stdint.h>
 
 int cof_cmd_probe(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_audit(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_token(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_serve(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_acl(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_lockdown(const cof_config *cfg, int argc, char **argv);
+/* token_cli.c: the first administrators (coffer init --admins, coffer acl bootstrap). */
+int cof_cmd_acl_bootstrap(const cof_config *cfg, const char *admins, const char *token_dir,
+                          int single_admin, int quiet);
+
+/* cliutil.c: record a governance command in the audit trail (source "local"). */
+cof_status cof_cli_audit(const cof_config *cfg, const char *principal, const char *action,
+                         const char *params_json, const char *outcome,
+                         const char *const *tenants, size_t ntenants, uint64_t events,
+                         uint64_t *seq) COF_MUST_USE;
+/* Open the alert sinks the access document (else the config) names; close waits up to
+ * 15 s for delivery. */
+struct cof_alerts;
+cof_status cof_cli_alerts_open(const cof_config *cfg, struct cof_alerts **out) COF_MUST_USE;
+void cof_cli_alerts_close(struct cof_alerts *a);
 
 /* Print "coffer: WHAT: detail" for a failed status (never key bytes or personal values). */
 void cof_cli_fail(cof_status st, const char *what);
