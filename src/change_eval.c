@@ -112,6 +112,8 @@ static int expiry_le(int64_t a, int64_t b)
 /* Is grant g (of the proposal) covered by a live grant of p (current)? */
 static int covered(const cof_grant *g, const cof_principal *p, int64_t now)
 {
+    if (g->expires && g->expires <= now)
+        return 1; /* a lapsed grant gives nothing, whoever holds it */
     if (!p)
         return 0;
     for (uint32_t i = 0; i < p->ngrants; i++) {

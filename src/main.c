@@ -235,6 +235,12 @@ static int cmd_init(globals *g, int argc, char **argv)
         fprintf(stderr, "coffer init: unknown option %s (try --help)\n", argv[i]);
         return 2;
     }
+    if (admins && !strchr(admins, ',') && !single) {
+        fprintf(stderr, "coffer init: one administrator cannot pass the two-person rule: name "
+                "two (--admins alice,bob), or pass --single-admin to run with one (coffer check "
+                "reports it)\n");
+        return 2;
+    }
     char tdir[4200];
     if (admins && !token_dir) {
         if (cof_fs_dir_of(g->cfg.key_file, tdir, sizeof tdir) != COF_OK) {
