@@ -119,6 +119,10 @@ static cof_status audit(cof_server *s, req *r, audit_info *ai, const char *outco
     free(params);
     if (st && !cof_audit_failed(s->audit))
         fprintf(stderr, "coffer serve: audit record not written: %s\n", cof_err_msg());
+    if (st && !atomic_exchange(&s->audit_alerted, 1))
+        cof_server_alert(s, "audit.failed", COF_SEV_CRITICAL,
+                         "the audit trail cannot be written: the server serves no data until "
+                         "it is repaired and restarted", NULL);
     return st;
 }
 

@@ -228,7 +228,7 @@ static int parse_votes(json_t *a, cof_change_vote *v, uint32_t *n)
     return 0;
 }
 
-static cof_status parse_change(const char *buf, size_t n, const char *name, cof_change **out)
+cof_status cof_change_parse(const char *buf, size_t n, const char *name, cof_change **out)
 {
     json_t *o = json_loadb(buf, n, JSON_REJECT_DUPLICATES, NULL);
     cof_change *c = calloc(1, sizeof *c);
@@ -338,7 +338,7 @@ cof_status cof_change_load(const char *data_dir, const char *id, int64_t now, co
         return COF_ERR(COF_NOTFOUND, "no change %s", id);
     if (st)
         return st;
-    st = parse_change((const char *)buf, n, path, out);
+    st = cof_change_parse((const char *)buf, n, path, out);
     free(buf);
     if (!st && (*out)->state == COF_CST_PENDING && (*out)->expires && (*out)->expires <= now)
         (*out)->state = COF_CST_EXPIRED;

@@ -123,6 +123,9 @@ cof_status cof_change_load(const char *data_dir, const char *id, int64_t now,
 /* Every change, oldest first. Free each with cof_change_free and the array with free. */
 cof_status cof_change_list(const char *data_dir, int64_t now, cof_change ***out,
                            size_t *n) COF_MUST_USE;
+/* Parse a change file (bounded, hostile input: fuzzed by fuzz_change). */
+cof_status cof_change_parse(const char *buf, size_t n, const char *name,
+                            cof_change **out) COF_MUST_USE;
 /* JSON text of a change (the file format; with_doc 0 leaves the document out). */
 cof_status cof_change_json(const cof_change *c, int with_doc, char **out) COF_MUST_USE;
 /* A valid change id ("c-" + 16 lowercase hex). */

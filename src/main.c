@@ -208,6 +208,23 @@ static int init_server_files(globals *g)
     return 0;
 }
 
+/* The governed settings of access.json (field policies, alert sinks) override the
+ * config file's for the commands that ingest or serve (docs/GOVERNANCE.md). A store
+ * without an access document keeps the config file's. Non-zero on a broken document. */
+static int governed(globals *g)
+{
+    cof_access *a = NULL;
+    cof_status st = cof_access_load(g->cfg.data_dir, &a);
+    if (st == COF_NOTFOUND)
+        return 0;
+    if (!st)
+        st = cof_access_apply_config(a, &g->cfg);
+    cof_access_free(a);
+    if (st)
+        die_status(st, "access document");
+    return st != COF_OK;
+}
+
 static int cmd_init(globals *g, int argc, char **argv)
 {
     const char *admins = NULL, *token_dir = NULL;
@@ -774,7 +791,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "init"))
         rc = cmd_init(&g, cargc, cargv);
     else if (!strcmp(cmd, "ingest"))
-        rc = cmd_ingest(&g, cargc, cargv);
+        rc = governed(&g) ? 1 : cmd_ingest(&g, cargc, cargv);
     else if (!strcmp(cmd, "search"))
         rc = cmd_search(&g, cargc, cargv);
     else if (!strcmp(cmd, "stats"))
@@ -785,7 +802,7 @@ int main(int argc, char **argv)
         rc = cmd_info(&g, cargc, cargv);
     /* Subcommands in their own modules (cli.h); one line each. */
     else if (!strcmp(cmd, "serve"))
-        rc = cof_cmd_serve(&g.cfg, cargc, cargv);
+        rc = governed(&g) ? 1 : cof_cmd_serve(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "check"))
         rc = cof_cmd_check(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
