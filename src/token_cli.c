@@ -42,7 +42,8 @@ static const char usage_create[] =
     "The token is printed ONCE on stdout (only the token and a newline), or written to\n"
     "FILE (created with mode 0600; never overwritten). Only a keyed hash is stored.\n"
     "\n"
-    "  --role ROLE       ingest, support, analyst, auditor, admin, customer or metrics\n"
+    "  --role ROLE       ingest, support, analyst, auditor, admin, customer, metrics,\n"
+    "                    exporter\n"
     "  --tenant T,...    tenant names, or * for every tenant (customer: exactly one, no *)\n"
     "  --principal NAME  1..64 of A-Za-z0-9._@- (default tok-<16 random hex>)\n"
     "  --expires E       a duration from now (30d, 12h), never, or an RFC 3339 time;\n"
@@ -202,7 +203,7 @@ static int cmd_create(const cof_config *cfg, int argc, char **argv)
     cof_role role;
     if (cof_role_parse(cof_str_c(role_s), &role) != COF_OK) {
         fprintf(stderr, "coffer token create: unknown role '%s' (use ingest, support, analyst, "
-                "auditor, admin, customer or metrics)\n",
+                "auditor, admin, customer, metrics or exporter)\n",
                 strlen(role_s) <= 32 ? role_s : "...");
         return 2;
     }
