@@ -663,6 +663,7 @@ cof_status cof_export_write(cof_store *s, cof_poison *p, const char *id, const c
     if ((st = cof_poison_watermark(p, s, e.tenant, requester, COF_EXPORT_WATERMARK, e.since,
                                    e.until, set_id, &wm, &wmem)))
         goto out;
+    memcpy(res->watermark, set_id, sizeof res->watermark);
     fa.what = 1;
     fa.watermark = set_id;
     if ((st = transition(cfg->data_dir, id, do_fetch, &fa, now, NULL)))

@@ -111,6 +111,7 @@ typedef struct {
     int subjects_capped;
     uint32_t categories;   /* bit per COF_F_* field returned unsealed */
     uint64_t damaged;      /* segments left out because they failed to read */
+    char watermark[COF_POISON_IDLEN + 1]; /* the watermark set registered */
     cof_poison_hit hit;    /* when COF_DENIED because of a planted poison record */
     int poisoned;          /* 1 if hit is set */
 } cof_export_result;

@@ -394,7 +394,7 @@ static int cmd_fetch(const cof_config *cfg, int argc, char **argv)
     snprintf(params, sizeof params, "{\"id\":\"%s\",\"events\":%" PRIu64 ",\"subjects\":%" PRIu64
              "%s,\"unsealed\":true,\"categories\":%s,\"watermark\":\"%s\"}", o.id, res.events,
              res.subjects, res.subjects_capped ? ",\"subjects_capped\":true" : "", cats,
-             e.watermark[0] ? e.watermark : "");
+             res.watermark);
     snprintf(summary, sizeof summary, "%s fetched bulk export %s of tenant %s: %" PRIu64
              " events, %" PRIu64 " data subjects", who, o.id, e.tenant, res.events, res.subjects);
     const char *tenants[1] = { e.tenant };

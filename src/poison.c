@@ -615,7 +615,7 @@ out:
 
 /* n fresh addresses (unique in the set and the registry) with tokens and hashes. */
 static cof_status make_addrs(cof_poison *p, const char *tenant, uint32_t n, const char *domain,
-                             const cof_psamples *smp, char (*addrs)[COF_MAX_ADDR + 1],
+                             const cof_psample *const *pick, char (*addrs)[COF_MAX_ADDR + 1],
                              cof_paddr *pa)
 {
     const uint8_t *bk;
@@ -626,11 +626,8 @@ static cof_status make_addrs(cof_poison *p, const char *tenant, uint32_t n, cons
         for (int tries = 0;; tries++) {
             if (tries > 100)
                 return COF_ERR(COF_LIMIT, "could not find unused synthetic addresses");
-            const char *d = domain;
-            if (!d && smp->n) {
-                const cof_psample *s = &smp->s[randombytes_uniform(smp->n)];
-                d = s->rdom[0] ? s->rdom : NULL;
-            }
+            /* the event's own sample: its relay goes with its recipient domain */
+            const char *d = domain ? domain : pick[i] && pick[i]->rdom[0] ? pick[i]->rdom : NULL;
             cof_poison_gen_address(d ? d : cof_poison_gen_domain(), addrs[i], COF_MAX_ADDR + 1);
             cof_str a = cof_str_c(addrs[i]);
             if ((st = addr_hash(p->keys + 32, a, pa[i].ahash)))
@@ -702,6 +699,7 @@ cof_status cof_poison_plant(cof_poison *p, cof_store *s, const char *tenant, uin
     pset set;
     memset(&set, 0, sizeof set);
     char *sbuf = NULL;
+    const cof_psample **pick = NULL;
     cof_status st = check_args(tenant, n, COF_MAX_POISON_PLANT, domain, since, until);
     if (st)
         return st;
@@ -713,12 +711,23 @@ cof_status cof_poison_plant(cof_poison *p, cof_store *s, const char *tenant, uin
     new_set_info(&set, tenant, COF_POISON_PLANTED, "", domain, since, until, n);
     addrs = calloc(n, sizeof *addrs);
     set.a = calloc(n, sizeof *set.a);
+    pick = calloc(n, sizeof *pick);
     sbuf = malloc(2048);
-    if (!addrs || !set.a || !sbuf) {
+    if (!addrs || !set.a || !pick || !sbuf) {
         st = COF_ERR(COF_NOMEM, "out of memory");
         goto out;
     }
-    if ((st = make_addrs(p, tenant, n, domain, &smp, addrs, set.a)))
+    /* With --domain the mail is for the operator: follow inbound rows if there are any. */
+    uint32_t nin = 0;
+    for (uint32_t i = 0; i < smp.n; i++)
+        nin += smp.s[i].direction == COF_DIR_INBOUND;
+    for (uint32_t i = 0; i < n && smp.n; i++)
+        for (int tries = 0; tries < 64; tries++) {
+            pick[i] = &smp.s[randombytes_uniform(smp.n)];
+            if (!domain || !nin || pick[i]->direction == COF_DIR_INBOUND)
+                break;
+        }
+    if ((st = make_addrs(p, tenant, n, domain, pick, addrs, set.a)))
         goto out;
     /* Registered before any event is stored: no stored poison is ever unknown. */
     if ((st = add_set(p, &set)))
@@ -727,21 +736,9 @@ cof_status cof_poison_plant(cof_poison *p, cof_store *s, const char *tenant, uin
     memcpy(set_id, set.info.id, COF_POISON_IDLEN + 1);
     cof_event_sink sink;
     cof_event_sink_init(&sink, s);
-    /* With --domain the mail is for the operator: follow inbound rows if there are any. */
-    uint32_t nin = 0;
-    for (uint32_t i = 0; i < smp.n; i++)
-        nin += smp.s[i].direction == COF_DIR_INBOUND;
     for (uint32_t i = 0; i < n && !st; i++) {
-        const cof_psample *sm = NULL;
-        if (smp.n) {
-            for (int tries = 0; tries < 64; tries++) {
-                sm = &smp.s[randombytes_uniform(smp.n)];
-                if (!domain || !nin || sm->direction == COF_DIR_INBOUND)
-                    break;
-            }
-        }
         cof_event ev;
-        cof_poison_gen_event(sm, addrs[i], since, until, &ev, sbuf, 2048);
+        cof_poison_gen_event(pick[i], addrs[i], since, until, &ev, sbuf, 2048);
         if (domain)
             ev.direction = COF_DIR_INBOUND;
         st = cof_event_sink_add(&sink, &ev, tenant);
@@ -762,6 +759,7 @@ out:
         free(sbuf);
     }
     free(set.a);
+    free(pick);
     free(smp.s);
     return st;
 }
@@ -782,6 +780,7 @@ cof_status cof_poison_watermark(cof_poison *p, cof_store *s, const char *tenant,
     pset set;
     memset(&set, 0, sizeof set);
     cof_poison_records *m = NULL;
+    const cof_psample **pick = NULL;
     const cof_config *cfg = cof_store_config(s);
     cof_status st = check_args(tenant, n, COF_MAX_POISON_WATERMARK, NULL, since, until);
     if (st)
@@ -794,26 +793,28 @@ cof_status cof_poison_watermark(cof_poison *p, cof_store *s, const char *tenant,
     new_set_info(&set, tenant, COF_POISON_WATERMARK, owner, NULL, since, until, n);
     addrs = calloc(n, sizeof *addrs);
     set.a = calloc(n, sizeof *set.a);
+    pick = calloc(n, sizeof *pick);
     m = calloc(1, sizeof *m);
     if (m) {
         m->items = calloc(n, sizeof *m->items);
         m->recs = calloc(n, sizeof *m->recs);
     }
-    if (!addrs || !set.a || !m || !m->items || !m->recs) {
+    if (!addrs || !set.a || !pick || !m || !m->items || !m->recs) {
         st = COF_ERR(COF_NOMEM, "out of memory");
         goto out;
     }
     m->n = n; /* so a failure below wipes every item */
     snprintf(m->tenant, sizeof m->tenant, "%s", tenant);
-    if ((st = make_addrs(p, tenant, n, NULL, &smp, addrs, set.a)))
+    for (uint32_t i = 0; i < n && smp.n; i++)
+        pick[i] = &smp.s[randombytes_uniform(smp.n)];
+    if ((st = make_addrs(p, tenant, n, NULL, pick, addrs, set.a)))
         goto out;
     const uint8_t *bk;
     if ((st = cof_keyring_blind_key(p->k, tenant, &bk)))
         goto out;
     for (uint32_t i = 0; i < n && !st; i++) {
         struct item *it = &m->items[i];
-        const cof_psample *sm = smp.n ? &smp.s[randombytes_uniform(smp.n)] : NULL;
-        cof_poison_gen_event(sm, addrs[i], since, until, &it->ev, it->sbuf, sizeof it->sbuf);
+        cof_poison_gen_event(pick[i], addrs[i], since, until, &it->ev, it->sbuf, sizeof it->sbuf);
         st = cof_policy_apply(cfg, m->tenant, bk, &it->ev, &it->sc, &m->recs[i]);
     }
     if (st)
@@ -832,6 +833,7 @@ out:
         free(addrs);
     }
     free(set.a);
+    free(pick);
     free(smp.s);
     cof_poison_records_free(m);
     return st;

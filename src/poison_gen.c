@@ -292,6 +292,8 @@ void cof_poison_gen_event(const cof_psample *s, const char *rcpt, int64_t since,
         randombytes_buf(&r, sizeof r);
         t = since + (int64_t)(r % (uint64_t)span);
     }
+    if (s && s->t % 1000000 == 0) /* classic syslog stamps: whole seconds, like the sample */
+        t -= ((t % 1000000) + 1000000) % 1000000;
     if (t < since)
         t = since;
     if (t >= until)
@@ -302,8 +304,11 @@ void cof_poison_gen_event(const cof_psample *s, const char *rcpt, int64_t since,
     ev->nrcpt = 1;
     ev->size = s && s->size ? s->size : 2000 + rnd(120000);
     ev->delay_ms = s && s->delay_ms >= 0 ? s->delay_ms : (int32_t)(200 + rnd(4000));
-    int32_t d = ev->delay_ms, a = (int32_t)((int64_t)d * (40 + rnd(40)) / 100);
-    int32_t bq = (int32_t)rnd((uint32_t)(d - a) / 4 + 1), c = (int32_t)rnd((uint32_t)(d - a - bq) / 2 + 1);
+    /* Postfix logs delays with two decimals: split in 10 ms steps. */
+    int32_t d = ev->delay_ms / 10 * 10, a = (int32_t)((int64_t)d * (40 + rnd(40)) / 1000) * 10;
+    int32_t bq = (int32_t)rnd((uint32_t)(d - a) / 40 + 1) * 10;
+    int32_t c = (int32_t)rnd((uint32_t)(d - a - bq) / 20 + 1) * 10;
+    ev->delay_ms = d;
     ev->delays_ms[0] = a;
     ev->delays_ms[1] = bq;
     ev->delays_ms[2] = c;
