@@ -8,6 +8,8 @@
 #include "config.h"
 #include "ingest.h"
 #include "status.h"
+#include <stddef.h>
+#include <stdint.h>
 
 int cof_cmd_probe(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_audit(const cof_config *cfg, int argc, char **argv);
@@ -25,6 +27,22 @@ typedef struct cof_poison_watch cof_poison_watch;
 cof_status cof_poison_watch_open(const cof_config *cfg, cof_store *s, cof_ingest_opts *o,
                                  cof_poison_watch **out) COF_MUST_USE;
 void cof_poison_watch_close(cof_poison_watch *w);
+int cof_cmd_acl(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_lockdown(const cof_config *cfg, int argc, char **argv);
+/* token_cli.c: the first administrators (coffer init --admins, coffer acl bootstrap). */
+int cof_cmd_acl_bootstrap(const cof_config *cfg, const char *admins, const char *token_dir,
+                          int single_admin, int quiet);
+
+/* cliutil.c: record a governance command in the audit trail (source "local"). */
+cof_status cof_cli_audit(const cof_config *cfg, const char *principal, const char *action,
+                         const char *params_json, const char *outcome,
+                         const char *const *tenants, size_t ntenants, uint64_t events,
+                         uint64_t *seq) COF_MUST_USE;
+/* Open the alert sinks the access document (else the config) names; close waits up to
+ * 15 s for delivery. */
+struct cof_alerts;
+cof_status cof_cli_alerts_open(const cof_config *cfg, struct cof_alerts **out) COF_MUST_USE;
+void cof_cli_alerts_close(struct cof_alerts *a);
 
 /* Print "coffer: WHAT: detail" for a failed status (never key bytes or personal values). */
 void cof_cli_fail(cof_status st, const char *what);
