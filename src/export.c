@@ -266,7 +266,8 @@ cof_status cof_export_list(const char *data_dir, int64_t now, cof_export **out, 
         *n = 0;
         return st;
     }
-    qsort(*out, *n, sizeof **out, cmp_created);
+    if (*n)
+        qsort(*out, *n, sizeof **out, cmp_created);
     return COF_OK;
 }
 
