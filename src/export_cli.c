@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "access.h"
+#include "change.h"
 #include "cli.h"
 #include "export.h"
 #include "fsutil.h"
@@ -21,10 +22,6 @@
 #include "progress.h"
 #include "store.h"
 #include "timefmt.h"
-#if __has_include("change.h")
-#include "change.h"
-#define HAVE_CHANGE 1
-#endif
 
 static const char usage_export[] =
     "usage: coffer export request --tenant T --from T1 --to T2 --reason TEXT [--token-file F]\n"
@@ -308,16 +305,10 @@ static void poisoned(const cof_config *cfg, const char *who, const cof_export *e
                      const cof_export_result *res, int64_t now)
 {
     char change_id[32] = "", summary[500], details[500], params[400];
-#ifdef HAVE_CHANGE
     cof_status st = cof_change_suspend(cfg->data_dir, who, "coffer",
                                        "bulk export reached a poison record", now, change_id);
     if (st)
         cof_cli_fail(st, "export fetch: suspending the requester");
-#else
-    (void)now;
-    fprintf(stderr, "coffer export fetch: this build cannot suspend principals (change.h is "
-                    "missing): suspend %s by hand\n", who);
-#endif
     snprintf(summary, sizeof summary, "bulk export %s of tenant %s by %s would have returned poison "
              "set %s: withheld, %s suspended", e->id, e->tenant, who, res->hit.set_id, who);
     snprintf(details, sizeof details, "{\"principal\":\"%s\",\"tenant\":\"%s\",\"export\":\"%s\","
