@@ -35,7 +35,7 @@ static const char *const top_dirs[] = { "seg",   "wal",     "spool",  "spool/wal
                                         "audit", "changes", "exports" };
 /* Present in a data directory, deliberately not copied: locks and atomic-replace
  * temporaries (matched by prefix). */
-static const char *const not_copied[] = { "LOCK", "tokens.lock", "access.lock" };
+static const char *const not_copied[] = { "LOCK", "tokens.lock", "access.lock", "poison.lock" };
 
 /* ---------------------------------------------------------------- paths */
 

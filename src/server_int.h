@@ -27,6 +27,7 @@ typedef struct cof_server {
     cof_store *store;
     pthread_mutex_t store_mu;   /* every store call (segment handles are not thread-safe) */
     cof_intake *intake;
+    struct cof_poison *poison;  /* trap records; read and reloaded under store_mu */
     cof_audit *audit;
     cof_alerts *alerts;
     cof_tokens *tokens;
@@ -54,6 +55,7 @@ typedef struct cof_server {
     struct conn_info *conns;
     pthread_t sweeper;
     atomic_int stopping;
+    atomic_int audit_alerted;   /* the audit.failed alert went out (once) */
 
     /* metrics */
     atomic_uint_fast64_t req_total, req_by_class[6], auth_failures, lockouts, alerts_raised,
