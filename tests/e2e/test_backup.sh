@@ -153,6 +153,14 @@ for k in $(seq 0 $((NB - 1))); do
     curl -s --cacert "$CERT" "https://127.0.0.1:$RPORT/healthz" >/dev/null 2>&1 && break
     sleep 0.1
   done
+  if [ "$k" = 0 ]; then
+    eq "the ingest token works on restored store 0 (tokens and grants came along)" 200 \
+      "$(curl -s --cacert "$CERT" -H "Authorization: Bearer $(cat "$T/tok.ing")" -o /dev/null \
+        -w '%{http_code}' "https://127.0.0.1:$RPORT/v1/whoami")"
+    nch=$(ls "$DATA/changes" | wc -l)
+    check "the store has reviewed changes ($nch)" test "$nch" -gt 0
+    eq "the reviewed changes came along" "$nch" "$(ls "$R/changes" | wc -l)"
+  fi
   kill -TERM $rp
   wait $rp
   eq "a server on restored store $k starts and stops cleanly" 0 $?
