@@ -14,6 +14,14 @@ int cof_cmd_token(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_serve(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
 
+/* Append one record for an administrative CLI action to the audit trail (safe while
+ * `coffer serve` runs; audit.h invariant 3). Principal "cli", source "local"; the
+ * caller's uid is added to params_json (an object or NULL). Opens and closes the
+ * writer (which signs a checkpoint on close). */
+cof_status cof_cli_audit(const cof_config *cfg, const char *action, const char *params_json,
+                         const char *const *tenants, size_t ntenants,
+                         const char *outcome) COF_MUST_USE;
+
 /* Print "coffer: WHAT: detail" for a failed status (never key bytes or personal values). */
 void cof_cli_fail(cof_status st, const char *what);
 

@@ -331,6 +331,16 @@ static int cmd_create(const cof_config *cfg, int argc, char **argv)
         off += l;
     }
     tl_s[off] = 0;
+    json_t *ap = json_pack("{s:s,s:s,s:s}", "token", info.id, "principal", pname, "role",
+                           cof_role_name(role));
+    char *aps = ap ? json_dumps(ap, JSON_COMPACT) : NULL;
+    json_decref(ap);
+    st = aps ? cof_cli_audit(cfg, "token.create", aps, tenants, nt, "ok") : COF_NOMEM;
+    free(aps);
+    if (st) {
+        cof_cli_fail(st, "token create: recording it in the audit trail (revoke the token)");
+        goto out;
+    }
     fprintf(stderr, "created token %s for principal %s: role %s on %s, expires %s%s%s. "
             "It is shown once; store it in a 0600 file.\n", info.id, pname, cof_role_name(role),
             tl_s, fmt_time(expires, eb, sizeof eb), out_file ? "; written to " : "",
@@ -478,6 +488,31 @@ out:
     return rc;
 }
 
+/* For the audit record: the principal a token belongs to and its roles ("a,b"). */
+static void revoked_owner(const cof_config *cfg, cof_tokens *t, const char *id, char *owner,
+                          char *roles, size_t cap)
+{
+    cof_token_info *ti = NULL;
+    cof_access *a = NULL;
+    size_t n = 0;
+    if (cof_tokens_list(t, &ti, &n) == COF_OK)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(ti[i].id, id))
+                snprintf(owner, COF_MAX_PRINCIPAL_NAME + 1, "%s", ti[i].principal);
+    const cof_principal *p = NULL;
+    if (cof_access_load(cfg->data_dir, &a) == COF_OK)
+        p = cof_access_find(a, owner);
+    for (uint32_t g = 0, off = 0; p && g < p->ngrants; g++) {
+        int w = snprintf(roles + off, cap - off, "%s%s", off ? "," : "", cof_role_name(p->grants[g].role));
+        if (w < 0 || (size_t)w >= cap - off)
+            break;
+        off += (uint32_t)w;
+    }
+    cof_err_clear();
+    free(ti);
+    cof_access_free(a);
+}
+
 static int cmd_revoke(const cof_config *cfg, int argc, char **argv)
 {
     const char *id = NULL;
@@ -521,6 +556,8 @@ static int cmd_revoke(const cof_config *cfg, int argc, char **argv)
         cof_cli_fail(st, "token revoke");
         goto out;
     }
+    char owner[COF_MAX_PRINCIPAL_NAME + 1] = "-", role[256] = "";
+    revoked_owner(cfg, t, id, owner, role, sizeof role);
     if ((st = cof_tokens_revoke(t, id, cof_time_now_us()))) {
         if (st == COF_NOTFOUND)
             fprintf(stderr, "coffer token revoke: no token with id %s (see coffer token list)\n",
@@ -530,6 +567,15 @@ static int cmd_revoke(const cof_config *cfg, int argc, char **argv)
         goto out;
     }
     fprintf(stderr, "revoked token %s\n", id);
+    json_t *ap = json_pack("{s:s,s:s,s:s}", "token", id, "principal", owner, "role", role);
+    char *aps = ap ? json_dumps(ap, JSON_COMPACT) : NULL;
+    json_decref(ap);
+    st = aps ? cof_cli_audit(cfg, "token.revoke", aps, NULL, 0, "ok") : COF_NOMEM;
+    free(aps);
+    if (st) {
+        cof_cli_fail(st, "token revoke: recording it in the audit trail");
+        goto out;
+    }
     rc = 0;
 out:
     cof_tokens_close(t);

@@ -162,4 +162,12 @@ p1=$(python3 -c "import json; print(len(json.load(open('$DATA/access.json'))['pr
 eq "6 concurrent creates: 6 more tokens" $((n0 + 6)) "$n1"
 eq "6 concurrent creates: 6 more principals" $((p0 + 6)) "$p1"
 
+# ---- every create and revoke is in the audit trail (with the token id, never the secret)
+ncreate=$(cof audit show --action token.create --json | wc -l)
+eq "audit: one token.create record per token" "$n1" "$ncreate"
+check "audit: the revoke of $sid is recorded with its principal and role" \
+  bash -c "'$COFFER' --data-dir '$DATA' --key-file '$KEY' audit show --action token.revoke --json | grep -q '\"token\":\"$sid\",\"principal\":\"[^\"-][^\"]*\",\"role\":\"support'"
+check "audit: no token secret in the trail" bash -c "! grep -rq 'cof_[0-9a-f]\\{16\\}_' '$DATA/audit'"
+check "audit: trail intact after concurrent CLI writers" cof audit verify
+
 finish
