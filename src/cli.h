@@ -5,6 +5,8 @@
 #ifndef COF_CLI_H
 #define COF_CLI_H
 
+#include <stdint.h>
+
 #include "config.h"
 #include "status.h"
 
@@ -13,6 +15,8 @@ int cof_cmd_audit(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_token(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_serve(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_incident(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_verify_evidence(const cof_config *cfg, int argc, char **argv);
 
 /* Append one record for an administrative CLI action to the audit trail (safe while
  * `coffer serve` runs; audit.h invariant 3). Principal "cli", source "local"; the
@@ -21,6 +25,11 @@ int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
 cof_status cof_cli_audit(const cof_config *cfg, const char *action, const char *params_json,
                          const char *const *tenants, size_t ntenants,
                          const char *outcome) COF_MUST_USE;
+
+/* The audit trail's Ed25519 public key: from --pubkey ARG (64 hex characters, or a file
+ * holding them) when arg is not NULL, else derived from the keyring (needs the master
+ * key). */
+cof_status cof_cli_audit_pubkey(const cof_config *cfg, const char *arg, uint8_t pk[32]) COF_MUST_USE;
 
 /* Print "coffer: WHAT: detail" for a failed status (never key bytes or personal values). */
 void cof_cli_fail(cof_status st, const char *what);

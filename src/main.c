@@ -45,6 +45,7 @@ static const char usage_main[] =
     "                          grants, tokens, alert sinks and audit chain\n"
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
+    "  incident report         who read what in a time window, from the verified audit trail\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
     "  help [COMMAND]          this text, or a command's options\n"
     "\n"
@@ -755,6 +756,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "audit")) rc = cof_cmd_audit(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "incident")) rc = cof_cmd_incident(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
         rc = 2;
