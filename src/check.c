@@ -2,7 +2,8 @@
  * way the incidents' operators never did: listeners, TLS, key and data-directory modes
  * and owners, field policies, tokens, grants, alert sinks, the audit chain. Every
  * finding has a severity, what was seen and the fix; critical findings make the exit
- * status 1. (Part of the governance issue; the signed evidence report comes later.) */
+ * status 1. The same findings can be collected into a JSON array (check.h) for the
+ * signed evidence report (evidence.c). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #include "access.h"
 #include "alert.h"
 #include "audit.h"
+#include "check.h"
+#include "evidence.h"
 #include "cli.h"
 #include "fsutil.h"
 #include "keyring.h"
@@ -29,12 +32,17 @@
 typedef struct {
     int json;
     unsigned counts[5];
+    json_t *collect; /* non-NULL: append findings here instead of printing */
 } report;
 
 static void finding(report *r, cof_severity sev, const char *check, const char *seen, const char *fix)
 {
     r->counts[sev]++;
-    if (r->json) {
+    if (r->collect) {
+        json_array_append_new(r->collect, json_pack("{s:s,s:s,s:s,s:s}", "severity",
+                                                     cof_severity_name(sev), "check", check,
+                                                     "evidence", seen, "fix", fix));
+    } else if (r->json) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "severity", cof_severity_name(sev), "check", check,
                               "evidence", seen, "fix", fix);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -242,46 +250,90 @@ static void check_audit(report *r, const cof_config *cfg, cof_keyring *kr)
     sodium_free(seed);
 }
 
+static void run_checks(report *r, const cof_config *cfg)
+{
+    check_files(r, cfg);
+    cof_access *a = NULL;
+    if (cof_access_load(cfg->data_dir, &a) != COF_OK)
+        finding(r, COF_SEV_MEDIUM, "access.unreadable", "the access document could not be read",
+                "coffer init creates it; check its mode (0600) and JSON");
+    check_tls_and_listeners(r, cfg, a);
+    check_policies(r, cfg);
+    cof_keyring *kr = NULL;
+    if (cof_keyring_open(cfg->data_dir, cfg->key_file, &kr) != COF_OK)
+        finding(r, COF_SEV_CRITICAL, "key.unusable", "the master key does not open the keyring",
+                "point key_file at this store's master key");
+    check_access(r, cfg, a, kr);
+    check_alerts(r, cfg);
+    if (kr)
+        check_audit(r, cfg, kr);
+    cof_keyring_close(kr);
+    cof_access_free(a);
+}
+
+cof_status cof_check_collect(const cof_config *cfg, json_t *findings, unsigned counts[5])
+{
+    if (!json_is_array(findings))
+        return COF_ERR(COF_BADINPUT, "check: findings must be a JSON array");
+    report r = { 0 };
+    r.collect = findings;
+    run_checks(&r, cfg);
+    for (int i = 0; i < 5; i++)
+        counts[i] += r.counts[i];
+    return COF_OK;
+}
+
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv)
 {
     report r = { 0 };
+    const char *evidence = NULL;
+    int force = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             r.json = 1;
+        } else if (!strcmp(argv[i], "--evidence") && i + 1 < argc) {
+            evidence = argv[++i];
+        } else if (!strcmp(argv[i], "--force")) {
+            force = 1;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: coffer check [--json]\n\n"
+            printf("usage: coffer check [--json] [--evidence FILE [--force]]\n\n"
                    "Audits this installation: data directory, key and TLS files (modes, owners,\n"
                    "location), listeners and certificates, field policies, grants across all\n"
                    "tenants, tokens without expiry, alert sinks, and the audit chain. Prints each\n"
-                   "finding with its severity and fix. Exit 1 on a critical finding, 0 otherwise.\n");
+                   "finding with its severity and fix. Exit 1 on a critical finding, 0 otherwise.\n"
+                   "--evidence FILE also writes the signed evidence report for an auditor\n"
+                   "(mode 0600; an existing FILE only with --force); check it offline with\n"
+                   "coffer verify-evidence FILE --pubkey KEY (docs/EVIDENCE.md).\n");
             return 0;
         } else {
             fprintf(stderr, "coffer check: unknown option %s\n", argv[i]);
             return 2;
         }
     }
+    if (force && !evidence) {
+        fprintf(stderr, "coffer check: --force only goes with --evidence FILE\n");
+        return 2;
+    }
+    if (evidence && !force && access(evidence, F_OK) == 0) {
+        fprintf(stderr, "coffer check: %s exists (use --force to replace it)\n", evidence);
+        return 1;
+    }
     if (!r.json)
         printf("%-8s %-26s %s\n", "SEVERITY", "CHECK", "EVIDENCE");
-    check_files(&r, cfg);
-    cof_access *a = NULL;
-    if (cof_access_load(cfg->data_dir, &a) != COF_OK)
-        finding(&r, COF_SEV_MEDIUM, "access.unreadable", "the access document could not be read",
-                "coffer init creates it; check its mode (0600) and JSON");
-    check_tls_and_listeners(&r, cfg, a);
-    check_policies(&r, cfg);
-    cof_keyring *kr = NULL;
-    if (cof_keyring_open(cfg->data_dir, cfg->key_file, &kr) != COF_OK)
-        finding(&r, COF_SEV_CRITICAL, "key.unusable", "the master key does not open the keyring",
-                "point key_file at this store's master key");
-    check_access(&r, cfg, a, kr);
-    check_alerts(&r, cfg);
-    if (kr)
-        check_audit(&r, cfg, kr);
-    cof_keyring_close(kr);
-    cof_access_free(a);
+    run_checks(&r, cfg);
     if (!r.json)
         printf("\n%u critical, %u high, %u medium, %u low, %u info\n", r.counts[COF_SEV_CRITICAL],
                r.counts[COF_SEV_HIGH], r.counts[COF_SEV_MEDIUM], r.counts[COF_SEV_LOW],
                r.counts[COF_SEV_INFO]);
+    if (evidence) {
+        char fpr[64];
+        fflush(stdout);
+        cof_status st = cof_evidence_write(cfg, evidence, force, fpr, sizeof fpr);
+        if (st) {
+            cof_cli_fail(st, "check --evidence");
+            return 1;
+        }
+        fprintf(stderr, "coffer check: signed evidence written to %s (key %s)\n", evidence, fpr);
+    }
     return r.counts[COF_SEV_CRITICAL] ? 1 : 0;
 }

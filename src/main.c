@@ -25,7 +25,7 @@
 #include "store.h"
 #include "timefmt.h"
 
-#define COF_VERSION "0.2.0"
+#include "version.h"
 #define COF_API_PAGE 1000
 
 static const char usage_main[] =
@@ -46,6 +46,7 @@ static const char usage_main[] =
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
     "  incident report         who read what in a time window, from the verified audit trail\n"
+    "  verify-evidence FILE --pubkey K  check a signed `check --evidence` report offline\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
     "  help [COMMAND]          this text, or a command's options\n"
     "\n"
@@ -757,6 +758,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "audit")) rc = cof_cmd_audit(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "incident")) rc = cof_cmd_incident(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "verify-evidence")) rc = cof_cmd_verify_evidence(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
         rc = 2;
