@@ -339,8 +339,9 @@ static json_t *article33(builder *b, json_t *accessors, json_int_t events, json_
     }
     char line[256];
     if (readers) {
-        snprintf(line, sizeof line, "authenticated API reads by %lld principal/source pair%s "
-                 "from %zu source address%s", (long long)readers, readers == 1 ? "" : "s",
+        snprintf(line, sizeof line, "authenticated API reads of %lld event%s by %lld "
+                 "principal/source pair%s from %zu source address%s", (long long)reads,
+                 reads == 1 ? "" : "s", (long long)readers, readers == 1 ? "" : "s",
                  json_object_size(sources), json_object_size(sources) == 1 ? "" : "es");
         json_array_append_new(nature, json_string(line));
     }
