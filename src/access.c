@@ -119,7 +119,7 @@ static int listener_valid(cof_str s)
 }
 
 /* Strict RFC 3339 UTC: "YYYY-MM-DDTHH:MM:SS[.1-9 digits]Z", after 1970. */
-static cof_status time_from_json(cof_str s, int64_t *out)
+cof_status cof_access_time(cof_str s, int64_t *out)
 {
     static const char shape[] = "dddd-dd-ddTdd:dd:dd";
     if (s.n < 20 || s.n > 30 || s.p[s.n - 1] != 'Z')
@@ -170,6 +170,7 @@ void cof_access_free(cof_access *a)
     for (uint32_t i = 0; i < a->nprincipals; i++)
         principal_free(&a->principals[i]);
     free(a->principals);
+    cof_access_gov_free(a);
     free(a);
 }
 
@@ -189,6 +190,7 @@ cof_status cof_access_new(cof_access **out)
         return COF_ERR(COF_NOMEM, "access document");
     a->version = 1;
     a->updated = cof_time_now_us();
+    cof_access_gov_defaults(a);
     cof_status st = set_listener(a->listeners.api, sizeof a->listeners.api, "127.0.0.1:8443");
     if (!st)
         st = set_listener(a->listeners.syslog_tls, sizeof a->listeners.syslog_tls,
@@ -315,6 +317,8 @@ cof_status cof_access_clone(const cof_access *a, cof_access **out)
     c->version = a->version;
     c->updated = a->updated;
     c->listeners = a->listeners;
+    if ((st = cof_access_gov_copy(a, c)))
+        goto out;
     if (a->nprincipals) {
         c->principals = calloc(a->nprincipals, sizeof *c->principals);
         if (!c->principals) {
@@ -478,7 +482,7 @@ static cof_status parse_grant(json_t *jg, cof_principal *p, const char *name, co
                     "customer, metrics)");
     int64_t expires = 0;
     snprintf(sub, sizeof sub, "%s.expires", path);
-    if (je && (!json_is_string(je) || time_from_json(jstr(je), &expires) != COF_OK))
+    if (je && (!json_is_string(je) || cof_access_time(jstr(je), &expires) != COF_OK))
         return perr(name, sub, "not an RFC 3339 UTC time (2026-12-31T00:00:00Z)");
     snprintf(sub, sizeof sub, "%s.tenants", path);
     if (!json_is_array(jt))
@@ -563,7 +567,8 @@ static int cmp_principal(const void *x, const void *y)
 static cof_status parse_doc(json_t *root, const char *name, cof_access *a)
 {
     static const char *const keys[] = { "format", "version", "updated", "listeners",
-                                        "principals", NULL };
+                                        "principals", "governance", "lockdown", "retention",
+                                        "alerts", "policies", NULL };
     static const char *const lkeys[] = { "api", "syslog_tls", "syslog_plain", NULL };
     cof_status st;
     if (!json_is_object(root))
@@ -578,7 +583,7 @@ static cof_status parse_doc(json_t *root, const char *name, cof_access *a)
         return perr(name, "version", "missing or not an integer >= 1");
     a->version = (uint64_t)json_integer_value(v);
     v = json_object_get(root, "updated");
-    if (!json_is_string(v) || time_from_json(jstr(v), &a->updated) != COF_OK)
+    if (!json_is_string(v) || cof_access_time(jstr(v), &a->updated) != COF_OK)
         return perr(name, "updated", "missing or not an RFC 3339 UTC time");
     json_t *jl = json_object_get(root, "listeners");
     if (!json_is_object(jl))
@@ -632,7 +637,7 @@ static cof_status parse_doc(json_t *root, const char *name, cof_access *a)
                 return perr(name, path, "the same certificate is mapped to two principals");
             }
     }
-    return COF_OK;
+    return cof_access_gov_parse(root, name, a);
 }
 
 cof_status cof_access_parse(const char *buf, size_t n, const char *name, cof_access **out)
@@ -716,6 +721,7 @@ cof_status cof_access_dump(const cof_access *a, char **out, size_t *n)
         bad |= set_new(jp, p->name, o);
         o = NULL;
     }
+    bad |= cof_access_gov_dump(a, root);
     /* set_new steals even on failure; keep ownership simple by attaching last. */
     bad |= set_new(root, "listeners", jl);
     jl = NULL;

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "bounds.h"
+#include "config.h"
 #include "status.h"
 #include "str.h"
 
@@ -95,10 +96,48 @@ typedef struct {
     char syslog_plain[300];    /* loopback only (enforced by the server) */
 } cof_listeners;
 
+/* Governed settings (access_gov.c, docs/GOVERNANCE.md): they live in the access
+ * document so that every change of them goes through the same two-person review. */
+#define COF_MAX_GOV_RULES 4096     /* retention and field-policy rules */
+#define COF_MAX_REASON 500
+
+typedef struct {
+    char tenant[COF_MAX_TENANT_NAME + 1];
+    uint32_t days;
+} cof_retention_rule;
+
+typedef struct {
+    char tenant[COF_MAX_TENANT_NAME + 1]; /* "*" = every tenant */
+    uint8_t field;                        /* cof_field */
+    uint8_t policy;                       /* COF_P_* flags (config.h); 0 = drop */
+} cof_policy_rule;
+
+typedef struct {
+    uint32_t approvals;          /* distinct people for a widening change, proposer included;
+                                    default 2, range 2..9 (1 only with single_admin) */
+    int single_admin;            /* explicit: one administrator may widen alone */
+    uint32_t proposal_ttl_hours; /* default 72 */
+    int64_t lockdown_since;      /* UTC us; 0 = no lockdown */
+    char lockdown_by[COF_MAX_PRINCIPAL_NAME + 1];
+    char lockdown_reason[COF_MAX_REASON + 1];
+    uint32_t retention_default_days;  /* 0 = keep forever */
+    cof_retention_rule *retention;
+    uint32_t nretention;
+    int has_alerts;              /* the document names the alert sinks (overrides config) */
+    int alert_syslog;
+    char alert_webhook[1024];
+    char alert_webhook_secret_file[4096];
+    char alert_webhook_ca[4096];
+    char alert_command[4096];
+    cof_policy_rule *policies;
+    uint32_t npolicies;
+} cof_access_gov;
+
 typedef struct cof_access {
     uint64_t version;
     int64_t updated;           /* UTC microseconds */
     cof_listeners listeners;
+    cof_access_gov gov;
     cof_principal *principals; /* sorted by name */
     uint32_t nprincipals;
 } cof_access;
@@ -139,6 +178,26 @@ uint32_t cof_access_any_perms(const cof_access *a, const cof_principal *p, int64
  * count in *n. */
 void cof_access_scope(const cof_access *a, const cof_principal *p, uint32_t perm, int64_t now,
                       int *all, const char **names, uint32_t cap, uint32_t *n);
+
+/* ---- governed settings (access_gov.c) ---- */
+/* Retention of a tenant in days (its own rule, else the default); 0 = keep forever. */
+uint32_t cof_access_retention_days(const cof_access *a, const char *tenant);
+/* 1 while a lockdown holds: no personal-field read or export for anyone. */
+int cof_access_locked(const cof_access *a);
+/* Overlay the document's alert sinks and field policies onto cfg (the document wins). */
+cof_status cof_access_apply_config(const cof_access *a, cof_config *cfg) COF_MUST_USE;
+/* Principals with an unexpired admin grant at now. */
+uint32_t cof_access_admins(const cof_access *a, int64_t now);
+/* Internal to access.c/access_gov.c: parse the governed sections of root, serialize
+ * them into root, deep-copy, free. */
+struct json_t;
+cof_status cof_access_gov_parse(struct json_t *root, const char *name, cof_access *a) COF_MUST_USE;
+int cof_access_gov_dump(const cof_access *a, struct json_t *root);
+cof_status cof_access_gov_copy(const cof_access *src, cof_access *dst) COF_MUST_USE;
+void cof_access_gov_free(cof_access *a);
+void cof_access_gov_defaults(cof_access *a);
+/* Strict RFC 3339 UTC time of the document ("YYYY-MM-DDTHH:MM:SS[.frac]Z"). */
+cof_status cof_access_time(cof_str s, int64_t *out) COF_MUST_USE;
 
 /* ---- tokens ---- */
 typedef struct cof_tokens cof_tokens;

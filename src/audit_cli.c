@@ -44,39 +44,6 @@ static cof_status load_seed(const cof_config *cfg, uint8_t **seed)
     return st;
 }
 
-cof_status cof_cli_audit(const cof_config *cfg, const char *action, const char *params_json,
-                         const char *const *tenants, size_t ntenants, const char *outcome)
-{
-    uint8_t *seed = NULL;
-    cof_audit *a = NULL;
-    char *params = NULL;
-    json_error_t jerr;
-    json_t *o = params_json ? json_loads(params_json, JSON_REJECT_DUPLICATES, &jerr) : json_object();
-    cof_status st = COF_OK;
-    if (!o || !json_is_object(o)) {
-        st = COF_ERR(COF_BADINPUT, "audit params: not a JSON object");
-        goto out;
-    }
-    json_object_set_new(o, "uid", json_integer((json_int_t)geteuid()));
-    if (!(params = json_dumps(o, JSON_COMPACT))) {
-        st = COF_ERR(COF_NOMEM, "audit params");
-        goto out;
-    }
-    if ((st = load_seed(cfg, &seed)) || (st = cof_audit_open(cfg->data_dir, seed, &a)))
-        goto out;
-    cof_audit_rec r = { .principal = "cli", .source = "local", .action = action,
-                        .params_json = params, .outcome = outcome, .tenants = tenants,
-                        .ntenants = ntenants };
-    st = cof_audit_append(a, &r, NULL);
-out:
-    cof_audit_close(a);
-    if (seed)
-        sodium_free(seed);
-    free(params);
-    json_decref(o);
-    return st;
-}
-
 static cof_status load_pubkey_file(const char *path, uint8_t pk[32])
 {
     uint8_t *buf = NULL;

@@ -5,10 +5,10 @@
 #ifndef COF_CLI_H
 #define COF_CLI_H
 
-#include <stdint.h>
-
 #include "config.h"
 #include "status.h"
+#include <stddef.h>
+#include <stdint.h>
 
 int cof_cmd_probe(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_audit(const cof_config *cfg, int argc, char **argv);
@@ -17,14 +17,22 @@ int cof_cmd_serve(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_incident(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_verify_evidence(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_acl(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_lockdown(const cof_config *cfg, int argc, char **argv);
+/* token_cli.c: the first administrators (coffer init --admins, coffer acl bootstrap). */
+int cof_cmd_acl_bootstrap(const cof_config *cfg, const char *admins, const char *token_dir,
+                          int single_admin, int quiet);
 
-/* Append one record for an administrative CLI action to the audit trail (safe while
- * `coffer serve` runs; audit.h invariant 3). Principal "cli", source "local"; the
- * caller's uid is added to params_json (an object or NULL). Opens and closes the
- * writer (which signs a checkpoint on close). */
-cof_status cof_cli_audit(const cof_config *cfg, const char *action, const char *params_json,
-                         const char *const *tenants, size_t ntenants,
-                         const char *outcome) COF_MUST_USE;
+/* cliutil.c: record a governance command in the audit trail (source "local"). */
+cof_status cof_cli_audit(const cof_config *cfg, const char *principal, const char *action,
+                         const char *params_json, const char *outcome,
+                         const char *const *tenants, size_t ntenants, uint64_t events,
+                         uint64_t *seq) COF_MUST_USE;
+/* Open the alert sinks the access document (else the config) names; close waits up to
+ * 15 s for delivery. */
+struct cof_alerts;
+cof_status cof_cli_alerts_open(const cof_config *cfg, struct cof_alerts **out) COF_MUST_USE;
+void cof_cli_alerts_close(struct cof_alerts *a);
 
 /* The audit trail's Ed25519 public key: from --pubkey ARG (64 hex characters, or a file
  * holding them) when arg is not NULL, else derived from the keyring (needs the master

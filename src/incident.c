@@ -327,7 +327,8 @@ static json_t *article33(builder *b, json_t *accessors, json_int_t events, json_
             ev += geti(t, "events");
         if (!strcmp(p, "-")) {
             failed += geti(a, "denied");
-            json_object_set_new(fsources, s, json_true());
+            if (geti(a, "denied") > 0)
+                json_object_set_new(fsources, s, json_true());
         } else {
             denied_other += geti(a, "denied");
         }

@@ -43,6 +43,9 @@ static const char usage_main[] =
     "  serve                   the HTTPS API and syslog intake (docs/API.md)\n"
     "  check [--json]          audit this installation's files, listeners, TLS, policies,\n"
     "                          grants, tokens, alert sinks and audit chain\n"
+    "  acl propose|grant|revoke|suspend|approve|reject|list|view|show|bootstrap\n"
+    "                          access changes under two-person review (docs/GOVERNANCE.md)\n"
+    "  lockdown [lift|status]  stop every personal-field read and export at once\n"
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
     "  incident report         who read what in a time window, from the verified audit trail\n"
@@ -179,8 +182,8 @@ static int init_server_files(globals *g)
     cof_status st = cof_access_load(g->cfg.data_dir, &a);
     if (st == COF_NOTFOUND) {
         if (!(st = cof_access_new(&a)) && !(st = cof_access_save(a, g->cfg.data_dir)))
-            printf("created access document %s/access.json (no principals yet: coffer token "
-                   "create)\n", g->cfg.data_dir);
+            printf("created access document %s/access.json (no principals yet: coffer init "
+                   "--admins, then coffer acl grant)\n", g->cfg.data_dir);
     }
     cof_access_free(a);
     if (st) {
@@ -209,14 +212,44 @@ static int init_server_files(globals *g)
 
 static int cmd_init(globals *g, int argc, char **argv)
 {
+    const char *admins = NULL, *token_dir = NULL;
+    int single = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: coffer init\n\nCreates the master key file (if missing) and an empty "
-                   "store with its keyring.\n");
+            printf("usage: coffer init [--admins NAME,NAME [--token-dir DIR] [--single-admin]]\n\n"
+                   "Creates the master key file (if missing), an empty store with its keyring,\n"
+                   "the access document and a loopback TLS certificate.\n\n"
+                   "  --admins A,B      the first administrators (two or more: access changes\n"
+                   "                    need two people); each gets a token in DIR/NAME.token\n"
+                   "  --token-dir DIR   where to write their tokens (default: next to the key)\n"
+                   "  --single-admin    allow exactly one administrator (reported by coffer check)\n");
             return 0;
         }
-        fprintf(stderr, "coffer init: unknown option %s\n", argv[i]);
+        if (!strcmp(argv[i], "--single-admin")) {
+            single = 1;
+            continue;
+        }
+        if ((!strcmp(argv[i], "--admins") || !strcmp(argv[i], "--token-dir")) && i + 1 < argc) {
+            *(!strcmp(argv[i], "--admins") ? &admins : &token_dir) = argv[i + 1];
+            i++;
+            continue;
+        }
+        fprintf(stderr, "coffer init: unknown option %s (try --help)\n", argv[i]);
         return 2;
+    }
+    if (admins && !strchr(admins, ',') && !single) {
+        fprintf(stderr, "coffer init: one administrator cannot pass the two-person rule: name "
+                "two (--admins alice,bob), or pass --single-admin to run with one (coffer check "
+                "reports it)\n");
+        return 2;
+    }
+    char tdir[4200];
+    if (admins && !token_dir) {
+        if (cof_fs_dir_of(g->cfg.key_file, tdir, sizeof tdir) != COF_OK) {
+            fprintf(stderr, "coffer init: key file path too long\n");
+            return 2;
+        }
+        token_dir = tdir;
     }
     cof_status st = cof_fs_mkdir_p(g->cfg.data_dir, 0700);
     if (st) {
@@ -238,7 +271,10 @@ static int cmd_init(globals *g, int argc, char **argv)
         return 1;
     }
     printf("created store %s\n", g->cfg.data_dir);
-    return init_server_files(g);
+    int rc = init_server_files(g);
+    if (!rc && admins)
+        rc = cof_cmd_acl_bootstrap(&g->cfg, admins, token_dir, single, 0);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- ingest */
@@ -759,6 +795,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "incident")) rc = cof_cmd_incident(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "verify-evidence")) rc = cof_cmd_verify_evidence(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "acl")) rc = cof_cmd_acl(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "lockdown")) rc = cof_cmd_lockdown(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
         rc = 2;

@@ -1,4 +1,5 @@
 /* remote.c - query a running coffer server (remote.h). */
+#include "ident.h"
 #include "remote.h"
 
 #include <fcntl.h>
@@ -22,29 +23,6 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ctx)
     return cof_buf_add(b, p, sz * n) == COF_OK ? sz * n : 0; /* 0 aborts: response too big */
 }
 
-static cof_status read_token(const char *path, char *out, size_t cap)
-{
-    int fd;
-    cof_status st = cof_fs_open(path, O_RDONLY, 0, &fd);
-    if (st)
-        return COF_ERR(st, "token file %s: %s", path, cof_err_msg());
-    if ((st = cof_fs_check_private(fd, path, "token file", 0600))) {
-        close(fd);
-        return st;
-    }
-    size_t got = 0;
-    st = cof_fs_read_all(fd, out, cap - 1, &got, path);
-    close(fd);
-    if (st)
-        return st;
-    while (got && (out[got - 1] == '\n' || out[got - 1] == '\r' || out[got - 1] == ' '))
-        got--;
-    out[got] = 0;
-    if (got == 0 || got >= cap - 1)
-        return COF_ERR(COF_BADINPUT, "token file %s does not hold one token", path);
-    return COF_OK;
-}
-
 cof_status cof_remote_get(const cof_remote *r, const char *path, const char *const *kv, size_t nkv,
                           long *http_status, char **body)
 {
@@ -55,7 +33,7 @@ cof_status cof_remote_get(const cof_remote *r, const char *path, const char *con
     char *tok = sodium_malloc(160);
     if (!tok)
         return COF_ERR(COF_NOMEM, "out of memory");
-    cof_status st = read_token(r->token_file, tok, 160);
+    cof_status st = cof_ident_read_token_file(r->token_file, tok, 160);
     CURL *c = NULL;
     struct curl_slist *hdr = NULL;
     char *auth = NULL;
