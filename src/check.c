@@ -172,6 +172,51 @@ static void check_policies(report *r, const cof_config *cfg)
             }
 }
 
+uint32_t cof_check_known_tenants(const cof_config *cfg, const cof_access *a, const char **out,
+                                 uint32_t cap)
+{
+    uint32_t n = 0;
+#define ADD_TENANT(z)                                                                      \
+    do {                                                                                   \
+        const char *t_ = (z);                                                              \
+        int dup_ = !strcmp(t_, "*");                                                       \
+        for (uint32_t k_ = 0; k_ < n && !dup_; k_++)                                       \
+            dup_ = !strcmp(out[k_], t_);                                                   \
+        if (!dup_ && n < cap)                                                              \
+            out[n++] = t_;                                                                 \
+    } while (0)
+    ADD_TENANT(cfg->default_tenant);
+    for (uint32_t i = 0; i < cfg->nrules; i++)
+        ADD_TENANT(cfg->rules[i].tenant);
+    for (uint32_t i = 0; i < cfg->ntpol; i++)
+        ADD_TENANT(cfg->tpol[i].tenant);
+    for (uint32_t i = 0; a && i < a->nprincipals; i++)
+        for (uint32_t g = 0; g < a->principals[i].ngrants; g++)
+            for (uint32_t t = 0; t < a->principals[i].grants[g].ntenants; t++)
+                ADD_TENANT(a->principals[i].grants[g].tenants[t]);
+    for (uint32_t i = 0; a && i < a->gov.nretention; i++)
+        ADD_TENANT(a->gov.retention[i].tenant);
+#undef ADD_TENANT
+    return n;
+}
+
+#define CHECK_MAX_TENANTS 4096 /* tenants listed by the retention check */
+
+static void check_retention(report *r, const cof_config *cfg, const cof_access *a)
+{
+    const char *names[CHECK_MAX_TENANTS];
+    char seen[256], fix[256];
+    uint32_t n = cof_check_known_tenants(cfg, a, names, CHECK_MAX_TENANTS);
+    for (uint32_t i = 0; a && i < n; i++) {
+        if (cof_access_retention_days(a, names[i]) != 0)
+            continue;
+        snprintf(seen, sizeof seen, "tenant %s: data is kept forever (no retention)", names[i]);
+        snprintf(fix, sizeof fix, "a retention rule for %s (or a default) in access.json, as a "
+                 "reviewed change", names[i]);
+        finding(r, COF_SEV_LOW, "retention.forever", seen, fix);
+    }
+}
+
 static void check_access(report *r, const cof_config *cfg, const cof_access *a, cof_keyring *kr)
 {
     char seen[512];
@@ -196,9 +241,30 @@ static void check_access(report *r, const cof_config *cfg, const cof_access *a, 
             }
         }
     }
-    if (a && admins == 0)
-        finding(r, COF_SEV_INFO, "access.no_admin", "no principal holds the admin role",
-                "coffer token create --role admin --tenant '*' for each administrator");
+    if (a && admins < 2) {
+        /* one administrator means nobody reviews the widening changes (threat A5) */
+        snprintf(seen, sizeof seen, "single-administrator installation: %u principal%s with an "
+                 "unexpired admin grant%s", admins, admins == 1 ? "" : "s",
+                 a->gov.single_admin ? " (explicit setting)" : "");
+        if (a->gov.single_admin)
+            finding(r, COF_SEV_MEDIUM, "access.single_admin",
+                    "single-administrator installation (explicit setting): widening changes "
+                    "are applied without a second person",
+                    "add a second administrator (coffer acl grant NAME --role admin --tenant "
+                    "'*') and unset single_admin");
+        else
+            finding(r, COF_SEV_CRITICAL, "access.single_admin", seen,
+                    "coffer acl grant NAME --role admin --tenant '*' for a second "
+                    "administrator, or set single_admin explicitly (reviewed change)");
+    }
+    if (a && a->gov.lockdown_since) {
+        char tb[40];
+        snprintf(seen, sizeof seen, "a lockdown is in force since %s: no personal-field read or "
+                 "export", cof_time_format(a->gov.lockdown_since, tb, sizeof tb));
+        finding(r, COF_SEV_INFO, "access.lockdown", seen,
+                "coffer lockdown lift, once the incident is handled");
+    }
+    check_retention(r, cfg, a);
     if (!kr)
         return;
     uint8_t *k = sodium_malloc(32);

@@ -15,4 +15,11 @@
 cof_status cof_check_collect(const cof_config *cfg, json_t *findings,
                              unsigned counts[5]) COF_MUST_USE;
 
+/* Tenants this installation knows of: the config's (default, rules, policies) and the
+ * access document's (grants, retention rules; a may be NULL); each name once, "*" left
+ * out, at most cap (pointers into cfg and a). Returns the count. */
+struct cof_access;
+uint32_t cof_check_known_tenants(const cof_config *cfg, const struct cof_access *a,
+                                 const char **out, uint32_t cap);
+
 #endif

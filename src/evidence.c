@@ -309,13 +309,70 @@ static json_t *audit_json(const cof_config *cfg, const uint8_t pk[32])
     return o;
 }
 
-static json_t *policies_all(const cof_config *cfg)
+/* The policy of field f for tenant as the server applies it: access.json's rule for the
+ * tenant, else the config file's tenant override, else access.json's "*" rule, else the
+ * config's default (cof_access_apply_config overlays in this order). */
+static uint8_t effective_policy(const cof_config *cfg, const cof_access *a, const char *tenant,
+                                int f)
 {
-    json_t *t = json_object();
-    for (uint32_t i = 0; i < cfg->ntpol; i++)
-        json_object_set_new(t, cfg->tpol[i].tenant,
-                            policies_json(cfg->tpol[i].policy, cfg->tpol[i].set_mask));
-    return json_pack("{s:o,s:o}", "default", policies_json(cfg->policy, 0xffffffffu), "tenants", t);
+    for (uint32_t i = 0; a && tenant && i < a->gov.npolicies; i++)
+        if (a->gov.policies[i].field == f && !strcmp(a->gov.policies[i].tenant, tenant))
+            return a->gov.policies[i].policy;
+    for (uint32_t i = 0; tenant && i < cfg->ntpol; i++)
+        if (!strcmp(cfg->tpol[i].tenant, tenant) && (cfg->tpol[i].set_mask & (1u << f)))
+            return cfg->tpol[i].policy[f];
+    for (uint32_t i = 0; a && i < a->gov.npolicies; i++)
+        if (a->gov.policies[i].field == f && !strcmp(a->gov.policies[i].tenant, "*"))
+            return a->gov.policies[i].policy;
+    return cfg->policy[f];
+}
+
+static json_t *effective_json(const cof_config *cfg, const cof_access *a, const char *tenant)
+{
+    uint8_t pol[COF_NFIELDS];
+    for (int f = 0; f < COF_NFIELDS; f++)
+        pol[f] = effective_policy(cfg, a, tenant, f);
+    return policies_json(pol, 0xffffffffu);
+}
+
+#define EVIDENCE_MAX_TENANTS 4096 /* tenants listed with their effective settings */
+
+/* Field policies and retention, effective per known tenant. */
+static void tenant_settings(const cof_config *cfg, json_t **policies, json_t **retention,
+                            json_t **alerts)
+{
+    cof_access *a = NULL;
+    if (cof_access_load(cfg->data_dir, &a) != COF_OK)
+        a = NULL;
+    cof_err_clear();
+    const char **names = calloc(EVIDENCE_MAX_TENANTS, sizeof *names);
+    uint32_t n = names ? cof_check_known_tenants(cfg, a, names, EVIDENCE_MAX_TENANTS) : 0;
+    json_t *pt = json_object(), *rt = json_object(), *rules = json_object();
+    for (uint32_t i = 0; i < n; i++) {
+        json_object_set_new(pt, names[i], effective_json(cfg, a, names[i]));
+        json_object_set_new(rt, names[i],
+                            json_integer(a ? (json_int_t)cof_access_retention_days(a, names[i]) : 0));
+    }
+    for (uint32_t i = 0; a && i < a->gov.nretention; i++)
+        json_object_set_new(rules, a->gov.retention[i].tenant,
+                            json_integer((json_int_t)a->gov.retention[i].days));
+    *policies = json_pack("{s:o,s:o,s:s}", "default", effective_json(cfg, a, NULL), "tenants", pt,
+                          "source", a ? "the config file overlaid by access.json policies"
+                                      : "the config file (access.json unreadable)");
+    *retention = json_pack("{s:I,s:o,s:o,s:s}", "default_days",
+                           (json_int_t)(a ? a->gov.retention_default_days : 0), "rules", rules,
+                           "tenants", rt, "meaning",
+                           "days data is kept per tenant; 0 = keep forever");
+    /* governed alert sinks replace the config file's (cof_access_apply_config) */
+    *alerts = a && a->gov.has_alerts
+                  ? json_pack("{s:b,s:o,s:s,s:s,s:s,s:s}", "syslog", a->gov.alert_syslog,
+                              "webhook", url_origin(a->gov.alert_webhook),
+                              "webhook_secret_file", a->gov.alert_webhook_secret_file,
+                              "webhook_ca", a->gov.alert_webhook_ca, "command",
+                              a->gov.alert_command, "source", "access.json")
+                  : NULL;
+    free(names);
+    cof_access_free(a);
 }
 
 static cof_status audit_seed(const cof_config *cfg, cof_keyring **kr, uint8_t **seed)
@@ -334,7 +391,7 @@ cof_status cof_evidence_build(const cof_config *cfg, int64_t now, json_t **out)
     *out = NULL;
     cof_keyring *kr = NULL;
     uint8_t *seed = NULL, pk[32];
-    json_t *r = NULL, *findings = json_array();
+    json_t *r = NULL, *findings = json_array(), *policies = NULL, *retention = NULL;
     unsigned counts[5] = { 0 };
     char host[256] = "";
     cof_status st = audit_seed(cfg, &kr, &seed);
@@ -342,6 +399,8 @@ cof_status cof_evidence_build(const cof_config *cfg, int64_t now, json_t **out)
         goto out;
     if ((st = cof_check_collect(cfg, findings, counts)))
         goto out;
+    json_t *alerts = NULL;
+    tenant_settings(cfg, &policies, &retention, &alerts);
     if (gethostname(host, sizeof host - 1) != 0)
         snprintf(host, sizeof host, "(unknown)");
     r = json_pack("{s:o,s:s,s:s,s:O,s:{s:I,s:I,s:I,s:I,s:I},s:o,s:o,s:o,s:o,s:o,s:o}",
@@ -352,16 +411,18 @@ cof_status cof_evidence_build(const cof_config *cfg, int64_t now, json_t **out)
                   (json_int_t)counts[COF_SEV_LOW], "info", (json_int_t)counts[COF_SEV_INFO],
                   "configuration", config_json(cfg), "access", access_json(cfg, kr, now),
                   "approvals", approvals_json(cfg->data_dir), "audit", audit_json(cfg, pk),
-                  "retention",
-                  json_pack("{s:I,s:o,s:s}", "default_days", (json_int_t)0, "tenants",
-                            json_object(), "note",
-                            "days data is kept, 0 = keep forever; this version has no "
-                            "retention setting, so every tenant's data is kept until deleted"),
-                  "field_policies", policies_all(cfg));
+                  "retention", retention, "field_policies", policies);
+    policies = retention = NULL;
+    if (r && alerts)
+        json_object_set_new(json_object_get(r, "configuration"), "alerts", alerts);
+    else
+        json_decref(alerts);
     if (!r)
         st = COF_ERR(COF_NOMEM, "evidence report");
 out:
     json_decref(findings);
+    json_decref(policies);
+    json_decref(retention);
     if (seed)
         sodium_free(seed);
     cof_keyring_close(kr);

@@ -7,8 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 
 cof init >/dev/null 2>&1
-cof token create --principal alice --role support --tenant acme --out "$T/tok.alice" 2>/dev/null
-cof token create --principal root1 --role admin --tenant '*' --out "$T/tok.root1" 2>/dev/null
+check "three administrators and alice (support on acme) through reviewed changes" mktoken alice support acme
 # a webhook secret and an approval history in the lead's change-file format
 printf 'webhook-secret-value-do-not-leak\n' >"$T/hook.secret"
 chmod 600 "$T/hook.secret"
@@ -41,8 +40,11 @@ check "verify prints the key fingerprint" grep -q 'signed by key SHA256:' "$T/v.
 eq "verify with the public key file: exit 0" 0 $?
 
 q() { python3 -c "import json; r=json.load(open('$T/ev.json'))['report']; print($1)"; }
-eq "report: principals and roles" "alice:support root1:admin" "$(q "' '.join(p['name']+':'+p['grants'][0]['role'] for p in r['access']['principals'])")"
-eq "report: two live tokens with ids" "2 live" "$(q "str(len(r['access']['tokens']))+' '+r['access']['tokens'][0]['state']")"
+eq "report: principals and roles" "adm1:admin adm2:admin adm3:admin alice:support" "$(q "' '.join(p['name']+':'+p['grants'][0]['role'] for p in r['access']['principals'])")"
+eq "report: four live tokens with ids" "4 live" "$(q "str(len(r['access']['tokens']))+' '+' '.join(sorted(set(t['state'] for t in r['access']['tokens'])))")"
+eq "report: the reviewed grant is in the approval history" "widen applied" "$(q "' '.join([c['kind'], c['state']]) if (c := [c for c in r['approvals']['changes'] if c['proposer']=='adm1'][0]) else ''")"
+eq "report: retention per tenant (keep forever)" "0 0" "$(q "str(r['retention']['default_days'])+' '+str(r['retention']['tenants']['acme'])")"
+eq "report: effective recipient policy of acme" "$(q "r['field_policies']['default']['recipient']")" "$(q "r['field_policies']['tenants']['acme']['recipient']")"
 eq "report: approval history" "c-00112233aabbccdd widen root1 applied root2 medium" "$(q "' '.join([c['id'],c['kind'],c['proposer'],c['state'],c['approvals'][0]['principal'],c['finding_severities'][0]]) if (c := r['approvals']['changes'][0]) else ''")"
 eq "report: audit chain intact" intact "$(q "r['audit']['status']")"
 eq "report: the audit key is the published one" "$pk" "$(q "r['audit']['public_key']")"
