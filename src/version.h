@@ -1,4 +1,5 @@
-/* version.h - the coffer version (printed by --version, recorded in backups). */
+/* version.h - the coffer version (printed by --version, recorded in evidence reports
+ * and backups). */
 #ifndef COF_VERSION_H
 #define COF_VERSION_H
 
