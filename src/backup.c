@@ -795,6 +795,7 @@ cof_status cof_backup_take(const char *data_dir, const char *out_dir, const char
     if (st)
         goto out;
     cof_time_format(cof_time_now_us(), bm.created, sizeof bm.created);
+    memcpy(res->created, bm.created, sizeof res->created);
     snprintf(bm.version, sizeof bm.version, "%s", version);
     memcpy(bm.store_id, res->store_id, sizeof bm.store_id);
     char path[4400];
@@ -867,6 +868,7 @@ cof_status cof_backup_verify(const char *dir, cof_backup_progress_fn progress_fn
     if (st)
         return st;
     memcpy(res->store_id, m.store_id, sizeof res->store_id);
+    memcpy(res->created, m.created, sizeof res->created);
     progress pg = { progress_fn, ctx, 0, 0, 0 };
     for (size_t i = 0; i < m.nfiles; i++)
         pg.total += m.files[i].size;
@@ -917,6 +919,7 @@ cof_status cof_backup_restore(const char *dir, const char *data_dir,
     if (st)
         return st;
     memcpy(res->store_id, m.store_id, sizeof res->store_id);
+    memcpy(res->created, m.created, sizeof res->created);
     progress pg = { progress_fn, ctx, 0, 0, 0 };
     for (size_t i = 0; i < m.nfiles; i++)
         pg.total += m.files[i].size;

@@ -78,6 +78,7 @@ typedef struct {
     uint64_t segments, wal_files, spool_files, audit_files;
     uint64_t retries; /* MANIFEST re-reads (a merge finished during the capture) */
     char store_id[33];
+    char created[40]; /* the backup's creation time (BACKUP "created") */
 } cof_backup_result;
 
 /* Take a backup of data_dir into out_dir (must not exist, or be an empty directory;

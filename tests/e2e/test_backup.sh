@@ -65,7 +65,9 @@ k=0
 while [ $k -lt 8 ]; do
   sleep 0.8
   grep '^ACK ' "$T/acks" | awk '{print $2}' >"$T/before$k"
-  if ! cof backup "$T/bk$k" >"$T/bk$k.out" 2>&1; then
+  tf=()
+  [ $k -eq 0 ] && tf=(--token-file "$T/tok.ing") # the first names its caller
+  if ! cof backup "$T/bk$k" "${tf[@]}" >"$T/bk$k.out" 2>&1; then
     bad "backup $k while the server runs: $(cat "$T/bk$k.out")"
   fi
   k=$((k + 1))
@@ -107,7 +109,15 @@ echo "# manifest re-reads: $(awk '/manifest re-reads/ {s += $3} END {print s+0}'
 sleep 1.5
 check "server stops cleanly" serve_stop
 check "the live store verifies" cof verify
-check "the live audit trail verifies" cof audit verify
+check "the live audit trail verifies (backups appended while the server did)" cof audit verify
+cof audit show --action backup --json >"$T/aud.json"
+eq "every backup is in the audit trail" "$NB" "$(grep -c '"outcome":"ok"' "$T/aud.json")"
+check "the first names its caller, the others a local operator" python3 -c "
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+assert r[0]['principal'] == 'ing' and all(x['principal'] == '-' for x in r[1:]), [x['principal'] for x in r]
+assert all(x['params']['store'] == r[0]['params']['store'] and x['params']['files'] > 0 for x in r)
+" "$T/aud.json"
 
 # count.py STATS.json BEFORE SIZES GEN_TOTAL: exit 0 if every batch in BEFORE is
 # complete, no batch is partial or doubled, and the generator's events are all there.
@@ -157,6 +167,8 @@ for k in $(seq 0 $((NB - 1))); do
     eq "the ingest token works on restored store 0 (tokens and grants came along)" 200 \
       "$(curl -s --cacert "$CERT" -H "Authorization: Bearer $(cat "$T/tok.ing")" -o /dev/null \
         -w '%{http_code}' "https://127.0.0.1:$RPORT/v1/whoami")"
+    check "the restore is in the restored store's audit trail" bash -c \
+      "'$COFFER' --data-dir '$R' --key-file '$KEY' audit show --action restore --json | grep -q '\"outcome\":\"ok\"'"
     nch=$(ls "$DATA/changes" | wc -l)
     check "the store has reviewed changes ($nch)" test "$nch" -gt 0
     eq "the reviewed changes came along" "$nch" "$(ls "$R/changes" | wc -l)"
