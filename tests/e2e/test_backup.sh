@@ -62,8 +62,8 @@ POSTER=$!
 
 # Backups while the poster runs: before each, remember which batches were acknowledged.
 k=0
-while [ $k -lt 8 ]; do
-  sleep 0.8
+while [ $k -lt 40 ]; do # until the poster is done, so merges fall inside the backups' span
+  sleep 1.2
   grep '^ACK ' "$T/acks" | awk '{print $2}' >"$T/before$k"
   tf=()
   [ $k -eq 0 ] && tf=(--token-file "$T/tok.ing") # the first names its caller
