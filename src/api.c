@@ -130,7 +130,7 @@ static cof_status audit(cof_server *s, req *r, audit_info *ai, const char *outco
 static const char *outcome_of(unsigned status)
 {
     if (status < 300) return "ok";
-    if (status == 401 || status == 403) return "denied";
+    if (status == 401 || status == 403 || status == 423) return "denied";
     if (status == 404) return "not_found";
     if (status == 429) return "limited";
     if (status == 400 || status == 405 || status == 413) return "bad_request";
