@@ -46,6 +46,8 @@ static const char usage_main[] =
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
+    "  retention show|run      per-tenant retention: crypto-shred expired tenant-days\n"
+    "  subject find|export|erase ADDRESS  data-subject access and erasure (GDPR 15, 17)\n"
     "  help [COMMAND]          this text, or a command's options\n"
     "\n"
     "Global options (also settable in the config file):\n"
@@ -318,6 +320,8 @@ static int cmd_ingest(globals *g, int argc, char **argv)
     if (sum.events_duplicate)
         fprintf(stderr, "already stored  %12" PRIu64 "  (skipped: ingested before)\n",
                 sum.events_duplicate);
+    if (sum.events_shredded)
+        fprintf(stderr, "skipped: retention: day shredded %8" PRIu64 "\n", sum.events_shredded);
     if (sum.sources_done)
         fprintf(stderr, "files unchanged %12" PRIu64 "\n", sum.sources_done);
     for (int r = 1; r < COF_NSKIP; r++)
@@ -755,6 +759,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "audit")) rc = cof_cmd_audit(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "retention")) rc = cof_cmd_retention(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "subject")) rc = cof_cmd_subject(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
         rc = 2;
