@@ -135,6 +135,58 @@ static json_t *params_json(const char *blind, int unseal, uint32_t cats, uint32_
     return o;
 }
 
+/* Event ids for the audit record, in the API's form "SEG:ROW-ROW,SEG:ROW" (decimal),
+ * ",+" once the text is full. */
+#define MAX_IDS_TEXT 4000
+
+typedef struct {
+    uint64_t seg;
+    uint32_t row;
+} ev_id;
+
+static int cmp_ev_id(const void *x, const void *y)
+{
+    const ev_id *a = x, *b = y;
+    if (a->seg != b->seg)
+        return a->seg < b->seg ? -1 : 1;
+    return (a->row > b->row) - (a->row < b->row);
+}
+
+static void ids_add(char *ids, size_t cap, uint64_t seg, uint32_t lo, uint32_t hi)
+{
+    size_t n = strlen(ids);
+    if (n >= cap - 40) {
+        if (n < cap - 1 && ids[n - 1] != '+')
+            snprintf(ids + n, cap - n, ",+");
+        return;
+    }
+    if (lo == hi)
+        snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u", n ? "," : "", seg, lo);
+    else
+        snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u-%u", n ? "," : "", seg, lo, hi);
+}
+
+static cof_status ids_of(const cof_subject_result *r, char *ids, size_t cap)
+{
+    ids[0] = 0;
+    if (!r->n)
+        return COF_OK;
+    ev_id *v = malloc(r->n * sizeof *v);
+    if (!v)
+        return COF_ERR(COF_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->n; i++)
+        v[i] = (ev_id){ r->ev[i].e.seg_id, r->ev[i].e.row };
+    qsort(v, r->n, sizeof *v, cmp_ev_id);
+    size_t lo = 0;
+    for (size_t i = 1; i <= r->n; i++)
+        if (i == r->n || v[i].seg != v[lo].seg || v[i].row != v[i - 1].row + 1) {
+            ids_add(ids, cap, v[lo].seg, v[lo].row, v[i - 1].row);
+            lo = i;
+        }
+    free(v);
+    return COF_OK;
+}
+
 static json_t *matched_json(uint32_t m)
 {
     json_t *a = json_array();
@@ -280,6 +332,7 @@ int cof_cmd_subject(const cof_config *cfg, int argc, char **argv)
     uint8_t *bkey = NULL;
     json_t *params = NULL;
     char *ptxt = NULL, *doc = NULL;
+    char ids[MAX_IDS_TEXT + 8];
     memset(&res, 0, sizeof res);
     uint32_t perm = sub == SUB_ERASE ? COF_PERM_ADMIN : COF_PERM_TRAIL;
 
@@ -368,8 +421,11 @@ int cof_cmd_subject(const cof_config *cfg, int argc, char **argv)
         }
         if (sub == SUB_EXPORT && (st = build_export(&res, tenants, ntenants, blind, &doc)))
             goto fail;
+        if ((st = ids_of(&res, ids, MAX_IDS_TEXT)))
+            goto fail;
         ar.params_json = ptxt;
         ar.events = res.n;
+        ar.ids = ids[0] ? ids : NULL;
         /* Recorded before anything is shown or written. */
         if ((st = cof_cli_audit(cfg, cof_store_keyring(s), &ar, &seq)))
             goto fail;

@@ -167,6 +167,8 @@ check "audit: subject.find records with the blind token" \
   bash -c "grep '\"action\":\"subject.find\"' <<<'$out' | grep -q '\"value\":\"$blind\",\"subjects\":1,\"unsealed\":true'"
 check "audit: find names the categories returned" \
   bash -c "grep '\"action\":\"subject.find\"' <<<'$out' | head -1 | grep -q '\"categories\":\[\"recipient address\",\"sender address\",\"SASL username\",\"delivery metadata\"\]'"
+check "audit: find records the event ids (SEG:ROW ranges)" \
+  bash -c "grep '\"action\":\"subject.find\"' <<<'$out' | head -1 | grep -Eq '\"ids\":\"[0-9]+:[0-9]+(-[0-9]+)?(,[0-9]+:[0-9]+(-[0-9]+)?)*\"'"
 check "audit: subject.export record with 10 events" \
   bash -c "grep '\"action\":\"subject.export\"' <<<'$out' | grep -q '\"events\":10'"
 check "audit: subject.erase record at the receipt's seq, 10 events, both tenants" \
