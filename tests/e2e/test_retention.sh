@@ -136,10 +136,14 @@ check "the audit trail verifies" cof audit verify
 # The writer lock: a second writer is told why.
 cof ingest --follow "$T/late.jsonl" --format json >/dev/null 2>&1 &
 fpid=$!
-for _ in $(seq 100); do
-  flock -n "$DATA/LOCK" true 2>/dev/null || break
+# Wait until it holds the lock (read from /proc/locks: probing with flock could make
+# the writer's own non-blocking lock fail).
+ino=$(stat -c %i "$DATA/LOCK")
+for _ in $(seq 200); do
+  grep -q ":$ino " /proc/locks && break
   sleep 0.05
 done
+check "the other writer holds the lock" grep -q ":$ino " /proc/locks
 out=$(cof retention run --now $NOW 2>&1); rc=$?
 kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
 eq "run while another writer holds the store: exit 1" 1 $rc

@@ -179,10 +179,14 @@ check "audit: the trail verifies" cof audit verify
 # ---- the writer lock
 cof ingest --follow "$T/ev.jsonl" --format json >/dev/null 2>&1 &
 fpid=$!
-for _ in $(seq 100); do
-  flock -n "$DATA/LOCK" true 2>/dev/null || break
+# Wait until it holds the lock (read from /proc/locks: probing with flock could make
+# the writer's own non-blocking lock fail).
+ino=$(stat -c %i "$DATA/LOCK")
+for _ in $(seq 200); do
+  grep -q ":$ino " /proc/locks && break
   sleep 0.05
 done
+check "the other writer holds the lock" grep -q ":$ino " /proc/locks
 out=$(cof subject erase bob0@acme.example --token-file "$T/root.tok" 2>&1); rc=$?
 kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
 eq "erase while another writer holds the store: exit 1" 1 $rc
