@@ -21,8 +21,8 @@ echo "== generating a Postfix log of $EVENTS deliveries ($D/maillog)"
 build-demo/gen_postfix --events "$EVENTS" --seed 2026 --out "$D/maillog" --truth "$D/truth.tsv"
 ls -lh "$D/maillog" | awk '{print "   " $5 " of log text"}'
 
-echo; echo "== coffer init"
-$C init
+echo; echo "== coffer init --admins alice,bob   (two first administrators: access changes need two people)"
+$C init --admins alice,bob --token-dir "$D/admins"
 
 echo; echo "== coffer ingest $D/maillog"
 $C ingest --progress "$D/maillog"
@@ -57,8 +57,17 @@ cat "$D/serve.log"
 echo; echo "== without a token, every route answers 401"
 echo "   \$ curl --cacert $CA 'https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt'"
 curl -s --cacert "$CA" "https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt" | sed 's/^/   /'; echo
-echo; echo "== coffer token create --role support --tenant default  (shown once, kept in a 0600 file)"
-$C token create --principal demo-support --role support --tenant default --expires 1d --out "$D/support.token"
+echo; echo "== access changes are proposals: alice proposes a support grant..."
+jid() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+$C acl grant demo-support --role support --tenant default --expires 1d --reason "demo support shift" \
+  --token-file "$D/admins/alice.token" | tee "$D/change.txt"
+id=$(awk '/^change /{print $2; exit}' "$D/change.txt")
+echo; echo "== ...alice cannot approve her own change..."
+$C acl approve "$id" --token-file "$D/admins/alice.token" || true
+echo; echo "== ...bob approves it, and it applies"
+$C acl approve "$id" --token-file "$D/admins/bob.token"
+echo; echo "== coffer token create --principal demo-support  (an administrator issues it; shown once, kept in a 0600 file)"
+$C token create --principal demo-support --expires 1d --out "$D/support.token" --token-file "$D/admins/alice.token"
 echo; echo "== the same trail through the API"
 echo "   \$ curl --cacert $CA -H \"Authorization: Bearer \$(cat $D/support.token)\" 'https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt'"
 curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$D/support.token")" \
@@ -68,11 +77,24 @@ echo; echo "== and through the CLI as a client of the server"
 $C search --server "https://127.0.0.1:$PORT" --token-file "$D/support.token" --rcpt "$rcpt" >"$D/trail.txt"
 head -12 "$D/trail.txt"
 echo; echo "== an analyst token sees statistics, never a trail"
-$C token create --principal demo-analyst --role analyst --tenant '*' --expires 1d --out "$D/analyst.token" 2>/dev/null
+id=$($C acl grant demo-analyst --role analyst --tenant '*' --expires 1d --json --token-file "$D/admins/bob.token" | jid)
+$C acl approve "$id" --token-file "$D/admins/alice.token" >/dev/null
+$C token create --principal demo-analyst --expires 1d --out "$D/analyst.token" --token-file "$D/admins/bob.token" 2>/dev/null
 curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$D/analyst.token")" "https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt" | sed 's/^/   /'; echo
 curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$D/analyst.token")" "https://127.0.0.1:$PORT/v1/stats?by=status" | sed 's/^/   /'; echo
+echo; echo "== an exposure is reported: one administrator declares a lockdown, at once"
+$C lockdown --reason "demo: exposure reported" --token-file "$D/admins/bob.token" | head -3
+sleep 0.3
+curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$D/support.token")" "https://127.0.0.1:$PORT/v1/trail?rcpt=$rcpt" | sed 's/^/   /'; echo
+echo "   statistics go on:"
+curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$D/analyst.token")" "https://127.0.0.1:$PORT/v1/stats?by=status" | head -c 200 | sed 's/^/   /'; echo
+echo; echo "== lifting it takes two administrators"
+id=$($C lockdown lift --reason "demo: closed" --json --token-file "$D/admins/bob.token" | jid)
+$C acl approve "$id" --token-file "$D/admins/alice.token" | tail -2
 kill -TERM $SRV; wait $SRV || true
 trap - EXIT
+echo; echo "== coffer acl list --all   (every access change, its effects and who approved it)"
+$C acl list --all | head -30
 echo; echo "== coffer audit show   (who read what; the address appears only as a blind token)"
 $C audit show >"$D/audit.txt"
 tail -8 "$D/audit.txt"

@@ -22,22 +22,11 @@
 #include "buf.h"
 #include "output.h"
 #include "query.h"
+#include "api_int.h"
 #include "server_int.h"
 #include "timefmt.h"
 
-#define MAX_IDS_TEXT 4000
-#define MAX_SCOPE 256
 
-typedef struct {
-    int64_t start_us;
-    char source[64];
-    int authed;
-    cof_token_info tok;
-    access_ref *acc;
-    const cof_principal *p;
-    cof_buf body;
-    int too_big, done;
-} req;
 
 
 /* ------------------------------------------------------------ responses */
@@ -52,6 +41,7 @@ static const char *code_name(unsigned status)
     case 405: return "method_not_allowed";
     case 408: return "request_timeout";
     case 413: return "too_large";
+    case 423: return "locked";
     case 429: return "too_many_requests";
     case 503: return "unavailable";
     default: return "error";
@@ -115,14 +105,6 @@ static enum MHD_Result send_err(cof_server *s, struct MHD_Connection *c, req *r,
 
 /* ------------------------------------------------------------ audit */
 
-typedef struct {
-    const char *action;
-    json_t *params;       /* owned; NULL for none */
-    const char *tenants[MAX_SCOPE];
-    size_t ntenants;
-    uint64_t events;
-    char ids[MAX_IDS_TEXT + 8];
-} audit_info;
 
 /* Write the audit record of this request; non-OK means the response must not go out. */
 static cof_status audit(cof_server *s, req *r, audit_info *ai, const char *outcome, unsigned status)
@@ -137,6 +119,10 @@ static cof_status audit(cof_server *s, req *r, audit_info *ai, const char *outco
     free(params);
     if (st && !cof_audit_failed(s->audit))
         fprintf(stderr, "coffer serve: audit record not written: %s\n", cof_err_msg());
+    if (st && !atomic_exchange(&s->audit_alerted, 1))
+        cof_server_alert(s, "audit.failed", COF_SEV_CRITICAL,
+                         "the audit trail cannot be written: the server serves no data until "
+                         "it is repaired and restarted", NULL);
     return st;
 }
 
@@ -151,7 +137,7 @@ static const char *outcome_of(unsigned status)
 }
 
 /* Audit, then send (or 503 if the audit failed). Takes ownership of body and ai->params. */
-static enum MHD_Result finish(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
+enum MHD_Result cof_api_finish(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
                               unsigned status, char *body, const char *ctype, unsigned retry)
 {
     cof_status st = audit(s, r, ai, outcome_of(status), status);
@@ -164,10 +150,10 @@ static enum MHD_Result finish(cof_server *s, struct MHD_Connection *c, req *r, a
     return send_body(s, c, r, status, body, ctype, retry);
 }
 
-static enum MHD_Result finish_err(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
+enum MHD_Result cof_api_finish_err(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
                                   unsigned status, const char *msg, unsigned retry)
 {
-    return finish(s, c, r, ai, status, err_body(status, msg), "application/json", retry);
+    return cof_api_finish(s, c, r, ai, status, err_body(status, msg), "application/json", retry);
 }
 
 /* ------------------------------------------------------------ parameters */
@@ -189,14 +175,14 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 }
 
 /* NULL if every query argument is allowed, else a static description. */
-static const char *unknown_arg(struct MHD_Connection *c, const char *const *allowed)
+const char *cof_api_unknown_arg(struct MHD_Connection *c, const char *const *allowed)
 {
     argcheck a = { allowed, NULL };
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, &a);
     return a.bad ? "unknown query parameter" : NULL;
 }
 
-static const char *arg(struct MHD_Connection *c, const char *k)
+const char *cof_api_arg(struct MHD_Connection *c, const char *k)
 {
     return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
 }
@@ -204,7 +190,7 @@ static const char *arg(struct MHD_Connection *c, const char *k)
 
 
 /* Tenants a request may touch for perm: *all, or names (pointers into the document). */
-static int tenants_for(cof_server *s, req *r, uint32_t perm, const char *want, int *all,
+int cof_api_tenants_for(cof_server *s, req *r, uint32_t perm, const char *want, int *all,
                        const char **names, uint32_t *n)
 {
     (void)s;
@@ -226,10 +212,6 @@ static int tenants_for(cof_server *s, req *r, uint32_t perm, const char *want, i
     return 1;
 }
 
-typedef struct {
-    cof_kv kv[COF_API_MAX_PARAMS + 1];
-    size_t n;
-} kvset;
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -243,7 +225,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-static void args_of(struct MHD_Connection *c, kvset *k)
+void cof_api_args_of(struct MHD_Connection *c, kvset *k)
 {
     k->n = 0;
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, k);
@@ -251,17 +233,17 @@ static void args_of(struct MHD_Connection *c, kvset *k)
 
 /* The start every route shares: name the action, check the route's permission, collect
  * the query arguments. 1 when the request is already answered (*ret set). */
-static int route_begin(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
+int cof_api_route_begin(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
                        const char *action, uint32_t perm, const char *deny, kvset *kv,
                        enum MHD_Result *ret)
 {
     ai->action = action;
     if (!(cof_access_any_perms(r->acc->a, r->p, cof_time_now_us()) & perm)) {
-        *ret = finish_err(s, c, r, ai, 403, deny, 0);
+        *ret = cof_api_finish_err(s, c, r, ai, 403, deny, 0);
         return 1;
     }
     if (kv)
-        args_of(c, kv);
+        cof_api_args_of(c, kv);
     return 0;
 }
 
@@ -294,16 +276,68 @@ static void ids_add(char *ids, size_t cap, uint64_t seg, uint32_t lo, uint32_t h
         snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u-%u", n ? "," : "", seg, lo, hi);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Audit params of an answer with personal data (docs/INCIDENT.md reads them). */
+static void audit_subjects(audit_info *ai, uint64_t *subj, size_t n, uint32_t fields, int unsealed)
+{
+    size_t distinct = 0;
+    if (n) {
+        qsort(subj, n, sizeof *subj, cmp_u64);
+        distinct = 1;
+        for (size_t i = 1; i < n; i++)
+            distinct += subj[i] != subj[i - 1];
+    }
+    static const struct { cof_field f; const char *cat; } cats[] = {
+        { COF_F_RECIPIENT, "recipient address" }, { COF_F_ORIG_RECIPIENT, "recipient address" },
+        { COF_F_SENDER, "sender address" }, { COF_F_CLIENT_IP, "client IP" },
+        { COF_F_CLIENT_HOST, "client IP" }, { COF_F_SASL_USERNAME, "SASL username" },
+        { COF_F_SUBJECT, "subject" }, { COF_F_MESSAGE_ID, "message-id" },
+        { COF_F_RESPONSE, "delivery metadata" } };
+    json_t *ca = json_array();
+    for (size_t i = 0; ca && i < sizeof cats / sizeof *cats; i++) {
+        if (!(fields & (1u << cats[i].f)))
+            continue;
+        int dup = 0;
+        for (size_t j = 0; j < json_array_size(ca) && !dup; j++)
+            dup = !strcmp(json_string_value(json_array_get(ca, j)), cats[i].cat);
+        if (!dup)
+            json_array_append_new(ca, json_string(cats[i].cat));
+    }
+    int meta = 0;
+    for (size_t j = 0; ca && j < json_array_size(ca) && !meta; j++)
+        meta = !strcmp(json_string_value(json_array_get(ca, j)), "delivery metadata");
+    if (ca && !meta)
+        json_array_append_new(ca, json_string("delivery metadata"));
+    if (ai->params) {
+        json_object_set_new(ai->params, "subjects", json_integer((json_int_t)distinct));
+        json_object_set_new(ai->params, "unsealed", json_boolean(unsealed && fields));
+        if (ca)
+            json_object_set_new(ai->params, "categories", ca);
+        ca = NULL;
+    }
+    json_decref(ca);
+}
+
 static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
     kvset kv;
     enum MHD_Result ret;
-    if (route_begin(s, c, r, ai, "trail", COF_PERM_TRAIL, "this principal may not read trails", &kv, &ret))
+    if (cof_api_route_begin(s, c, r, ai, "trail", COF_PERM_TRAIL, "this principal may not read trails", &kv, &ret))
         return ret;
+    /* A lockdown stops every personal-field read at once, for everyone (statistics,
+     * ingest and administration go on). */
+    if (cof_access_locked(r->acc->a))
+        return cof_api_finish_err(s, c, r, ai, 423, "lockdown in force: personal-field reads are "
+                                                    "stopped until two administrators lift it", 0);
     cof_trail_params tp;
     const char *why = "bad request";
     if (cof_api_trail_params(kv.kv, kv.n, cof_time_now_us(), &tp, &why) != COF_OK)
-        return finish_err(s, c, r, ai, 400, why, 0);
+        return cof_api_finish_err(s, c, r, ai, 400, why, 0);
     const char *value = tp.value;
     size_t vn = tp.value_len;
     int64_t since = tp.since, until = tp.until;
@@ -329,17 +363,17 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
         off = (uint64_t)raw[0] | (uint64_t)raw[1] << 8 | (uint64_t)raw[2] << 16 | (uint64_t)raw[3] << 24;
         cursor_mac(s, r, qdesc, (uint32_t)off, mac);
         if (sodium_memcmp(mac, raw + 4, 8) != 0)
-            return finish_err(s, c, r, ai, 400, "invalid cursor", 0);
+            return cof_api_finish_err(s, c, r, ai, 400, "invalid cursor", 0);
         json_object_set_new(ai->params, "offset", json_integer((json_int_t)off));
     }
     int all = 0;
     const char *names[MAX_SCOPE];
     uint32_t nn = 0;
-    tenants_for(s, r, COF_PERM_TRAIL, tenant, &all, names, &nn);
+    cof_api_tenants_for(s, r, COF_PERM_TRAIL, tenant, &all, names, &nn);
     size_t nq = all ? 1 : nn;
     cof_trail *res = calloc(nq ? nq : 1, sizeof *res);
     if (!res)
-        return finish_err(s, c, r, ai, 500, "out of memory", 0);
+        return cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
     cof_status st = COF_OK;
     size_t total = 0;
     int truncated = 0;
@@ -358,7 +392,7 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
     }
     pthread_mutex_unlock(&s->store_mu);
     if (st) {
-        ret = finish_err(s, c, r, ai, st == COF_BADINPUT ? 400 : 500,
+        ret = cof_api_finish_err(s, c, r, ai, st == COF_BADINPUT ? 400 : 500,
                          st == COF_BADINPUT ? "invalid value" : "the lookup failed", 0);
         goto out;
     }
@@ -382,6 +416,11 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
     cof_buf body;
     cof_buf_init(&body, 256u << 20);
     cof_status bs = cof_buf_add(&body, "{\"events\":[", 11);
+    /* For the audit record (and so the incident report): distinct data subjects by
+     * recipient token, and which personal categories left in clear. */
+    uint64_t *subj = page ? calloc(page, sizeof *subj) : NULL;
+    size_t nsubj = 0;
+    uint32_t shown_fields = 0;
     size_t idx = 0;
     uint64_t rseg = 0;
     uint32_t rlo = 0, rhi = 0;
@@ -396,6 +435,11 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
             if (!unsealed)
                 for (int f = 0; f < COF_NFIELDS; f++)
                     rec.sealed[f] = COF_STR_NULL;
+            for (int f = 0; f < COF_NFIELDS; f++)
+                if (rec.sealed[f].p)
+                    shown_fields |= 1u << f;
+            if (subj && (rec.token_mask & (1u << COF_F_RECIPIENT)))
+                memcpy(&subj[nsubj++], rec.token[COF_F_RECIPIENT], sizeof *subj);
             if (idx > off)
                 bs = cof_buf_add(&body, ",", 1);
             if (!bs)
@@ -413,6 +457,8 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
     if (have)
         ids_add(ai->ids, MAX_IDS_TEXT, rseg, rlo, rhi);
     ai->events = page;
+    audit_subjects(ai, subj, nsubj, shown_fields, unsealed);
+    free(subj);
     if (all)
         ai->tenants[ai->ntenants++] = tenant ? tenant : "*";
     else
@@ -445,9 +491,9 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
         bs = cof_buf_add(&body, "", 1);
     if (bs) {
         cof_buf_free(&body);
-        ret = finish_err(s, c, r, ai, 500, "the answer is too large; use a smaller limit", 0);
+        ret = cof_api_finish_err(s, c, r, ai, 500, "the answer is too large; use a smaller limit", 0);
     } else {
-        ret = finish(s, c, r, ai, 200, (char *)body.p, "application/json", 0);
+        ret = cof_api_finish(s, c, r, ai, 200, (char *)body.p, "application/json", 0);
     }
 out:
     for (size_t i = 0; i < nq; i++)
@@ -482,13 +528,13 @@ static enum MHD_Result route_stats(cof_server *s, struct MHD_Connection *c, req 
 {
     kvset kv;
     enum MHD_Result ret;
-    if (route_begin(s, c, r, ai, "stats", COF_PERM_STATS, "this principal may not read statistics", &kv,
+    if (cof_api_route_begin(s, c, r, ai, "stats", COF_PERM_STATS, "this principal may not read statistics", &kv,
                     &ret))
         return ret;
     cof_stats_params sp;
     const char *why = "bad request";
     if (cof_api_stats_params(kv.kv, kv.n, cof_time_now_us(), &sp, &why) != COF_OK)
-        return finish_err(s, c, r, ai, 400, why, 0);
+        return cof_api_finish_err(s, c, r, ai, 400, why, 0);
     uint32_t by = sp.by;
     int64_t bucket = sp.bucket, since = sp.since, until = sp.until;
     const char *tenant = sp.tenant, *bys = sp.by_s, *bk = sp.bucket_s;
@@ -496,7 +542,7 @@ static enum MHD_Result route_stats(cof_server *s, struct MHD_Connection *c, req 
     int all = 0;
     const char *names[MAX_SCOPE];
     uint32_t nn = 0;
-    tenants_for(s, r, COF_PERM_STATS, tenant, &all, names, &nn);
+    cof_api_tenants_for(s, r, COF_PERM_STATS, tenant, &all, names, &nn);
     size_t nq = all ? 1 : nn;
     if (!all && nn > 1)
         by |= COF_BY_TENANT; /* rows of several tenants must say whose they are */
@@ -517,7 +563,7 @@ static enum MHD_Result route_stats(cof_server *s, struct MHD_Connection *c, req 
     pthread_mutex_unlock(&s->store_mu);
     if (st) {
         json_decref(rows);
-        return finish_err(s, c, r, ai, 500, "the statistics query failed", 0);
+        return cof_api_finish_err(s, c, r, ai, 500, "the statistics query failed", 0);
     }
     if (all)
         ai->tenants[ai->ntenants++] = tenant ? tenant : "*";
@@ -528,8 +574,8 @@ static enum MHD_Result route_stats(cof_server *s, struct MHD_Connection *c, req 
                           (json_int_t)scanned);
     char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    return body ? finish(s, c, r, ai, 200, body, "application/json", 0)
-                : finish_err(s, c, r, ai, 500, "out of memory", 0);
+    return body ? cof_api_finish(s, c, r, ai, 200, body, "application/json", 0)
+                : cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
 }
 
 typedef struct {
@@ -559,13 +605,13 @@ static enum MHD_Result route_audit(cof_server *s, struct MHD_Connection *c, req 
 {
     kvset kv;
     enum MHD_Result ret;
-    if (route_begin(s, c, r, ai, "audit", COF_PERM_AUDIT, "this principal may not read the audit trail",
+    if (cof_api_route_begin(s, c, r, ai, "audit", COF_PERM_AUDIT, "this principal may not read the audit trail",
                     &kv, &ret))
         return ret;
     cof_audit_params apm;
     const char *why = "bad request";
     if (cof_api_audit_params(kv.kv, kv.n, cof_time_now_us(), &apm, &why) != COF_OK)
-        return finish_err(s, c, r, ai, 400, why, 0);
+        return cof_api_finish_err(s, c, r, ai, 400, why, 0);
     int64_t since = apm.since, until = apm.until;
     uint64_t limit = apm.limit;
     const char *pr = apm.principal, *ac = apm.action;
@@ -573,7 +619,7 @@ static enum MHD_Result route_audit(cof_server *s, struct MHD_Connection *c, req 
     cof_audit_filter f = { .since = since, .until = until, .principal = pr, .action = ac };
     audit_ring *ar = calloc(1, sizeof *ar);
     if (!ar)
-        return finish_err(s, c, r, ai, 500, "out of memory", 0);
+        return cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
     ar->cap = (size_t)limit;
     cof_status st = cof_audit_each(s->cfg->data_dir, &f, audit_collect, ar);
     json_t *recs = json_array();
@@ -582,14 +628,14 @@ static enum MHD_Result route_audit(cof_server *s, struct MHD_Connection *c, req 
     free(ar);
     if (st) {
         json_decref(recs);
-        return finish_err(s, c, r, ai, 500, "the audit trail could not be read", 0);
+        return cof_api_finish_err(s, c, r, ai, 500, "the audit trail could not be read", 0);
     }
     ai->events = json_array_size(recs);
     json_t *o = json_pack("{s:o}", "records", recs);
     char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    return body ? finish(s, c, r, ai, 200, body, "application/json", 0)
-                : finish_err(s, c, r, ai, 500, "out of memory", 0);
+    return body ? cof_api_finish(s, c, r, ai, 200, body, "application/json", 0)
+                : cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
 }
 
 static enum MHD_Result route_whoami(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
@@ -623,14 +669,14 @@ static enum MHD_Result route_whoami(cof_server *s, struct MHD_Connection *c, req
                                        : json_null());
     char *body = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    return body ? finish(s, c, r, ai, 200, body, "application/json", 0)
-                : finish_err(s, c, r, ai, 500, "out of memory", 0);
+    return body ? cof_api_finish(s, c, r, ai, 200, body, "application/json", 0)
+                : cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
 }
 
 static enum MHD_Result route_metrics(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
     enum MHD_Result ret;
-    if (route_begin(s, c, r, ai, "metrics", COF_PERM_METRICS, "this principal may not read metrics", NULL,
+    if (cof_api_route_begin(s, c, r, ai, "metrics", COF_PERM_METRICS, "this principal may not read metrics", NULL,
                     &ret))
         return ret;
     cof_guard_stats gs;
@@ -705,23 +751,23 @@ static enum MHD_Result route_metrics(cof_server *s, struct MHD_Connection *c, re
         body[b.n] = 0;
     }
     cof_buf_free(&b);
-    return body ? finish(s, c, r, ai, 200, body, "text/plain; version=0.0.4", 0)
-                : finish_err(s, c, r, ai, 500, "out of memory", 0);
+    return body ? cof_api_finish(s, c, r, ai, 200, body, "text/plain; version=0.0.4", 0)
+                : cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
 }
 
 static enum MHD_Result route_events(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai)
 {
     static const char *const allowed[] = { "batch_id", "tenant", "format", NULL };
     enum MHD_Result ret;
-    if (route_begin(s, c, r, ai, "events", COF_PERM_INGEST, "this principal may not write events", NULL,
+    if (cof_api_route_begin(s, c, r, ai, "events", COF_PERM_INGEST, "this principal may not write events", NULL,
                     &ret))
         return ret;
-    if (unknown_arg(c, allowed))
-        return finish_err(s, c, r, ai, 400, "unknown query parameter", 0);
+    if (cof_api_unknown_arg(c, allowed))
+        return cof_api_finish_err(s, c, r, ai, 400, "unknown query parameter", 0);
     if (r->too_big)
-        return finish_err(s, c, r, ai, 413, "request body too large", 0);
+        return cof_api_finish_err(s, c, r, ai, 413, "request body too large", 0);
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    const char *fmt = arg(c, "format");
+    const char *fmt = cof_api_arg(c, "format");
     cof_format kind;
     if ((fmt && !strcmp(fmt, "json")) ||
         (!fmt && ct && (!strncmp(ct, "application/x-ndjson", 20) || !strncmp(ct, "application/json", 16) ||
@@ -730,30 +776,30 @@ static enum MHD_Result route_events(cof_server *s, struct MHD_Connection *c, req
     else if ((fmt && !strcmp(fmt, "syslog")) || (!fmt && ct && !strncmp(ct, "text/plain", 10)))
         kind = COF_FMT_POSTFIX;
     else
-        return finish_err(s, c, r, ai, 400, "send application/x-ndjson (JSON lines) or text/plain "
+        return cof_api_finish_err(s, c, r, ai, 400, "send application/x-ndjson (JSON lines) or text/plain "
                                             "(syslog lines), or format=json|syslog", 0);
     const char *bid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
     if (!bid)
-        bid = arg(c, "batch_id");
+        bid = cof_api_arg(c, "batch_id");
     if (bid && !cof_api_batch_id_valid(bid))
-        return finish_err(s, c, r, ai, 400, "batch id: 1..128 of [A-Za-z0-9._:-]", 0);
+        return cof_api_finish_err(s, c, r, ai, 400, "batch id: 1..128 of [A-Za-z0-9._:-]", 0);
     /* Tenant: a principal that may write one tenant writes that tenant only. */
-    const char *tenant = arg(c, "tenant");
+    const char *tenant = cof_api_arg(c, "tenant");
     int all = 0;
     const char *names[MAX_SCOPE];
     uint32_t nn = 0;
-    tenants_for(s, r, COF_PERM_INGEST, NULL, &all, names, &nn);
+    cof_api_tenants_for(s, r, COF_PERM_INGEST, NULL, &all, names, &nn);
     const char *forced = NULL;
     if (tenant) {
         int in = all;
         for (uint32_t i = 0; i < nn && !in; i++)
             in = !strcmp(names[i], tenant);
         if (!cof_tenant_name_valid(cof_str_c(tenant)) || !in)
-            return finish_err(s, c, r, ai, 403, "this principal may not write that tenant", 0);
+            return cof_api_finish_err(s, c, r, ai, 403, "this principal may not write that tenant", 0);
         forced = tenant;
     } else if (!all) {
         if (nn != 1)
-            return finish_err(s, c, r, ai, 400, "this principal writes several tenants: say which "
+            return cof_api_finish_err(s, c, r, ai, 400, "this principal writes several tenants: say which "
                                                 "with tenant=", 0);
         forced = names[0];
     }
@@ -774,7 +820,7 @@ static enum MHD_Result route_events(cof_server *s, struct MHD_Connection *c, req
         if (len) {
             if (n == COF_MAX_BATCH_LINES) {
                 free(lines);
-                return finish_err(s, c, r, ai, 413, "more than 100000 lines in one batch", 0);
+                return cof_api_finish_err(s, c, r, ai, 413, "more than 100000 lines in one batch", 0);
             }
             if (n == cap) {
                 cap *= 2;
@@ -791,13 +837,13 @@ static enum MHD_Result route_events(cof_server *s, struct MHD_Connection *c, req
         p = nl ? nl + 1 : e;
     }
     if (!lines)
-        return finish_err(s, c, r, ai, 500, "out of memory", 0);
+        return cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
     cof_intake_ack ack;
     cof_status st = cof_intake_submit(s->intake, kind, r->p->name, forced,
                                       bid ? cof_str_c(bid) : COF_STR_NULL, lines, n, &ack);
     free(lines);
     if (st)
-        return finish_err(s, c, r, ai, 503, "events could not be stored durably; retry later", 5);
+        return cof_api_finish_err(s, c, r, ai, 503, "events could not be stored durably; retry later", 5);
     atomic_fetch_add(&s->ingest_lines, ack.lines);
     ai->events = ack.lines;
     json_t *o = json_pack("{s:I,s:I,s:b}", "accepted", (json_int_t)ack.lines, "skipped_overlong",
@@ -806,8 +852,8 @@ static enum MHD_Result route_events(cof_server *s, struct MHD_Connection *c, req
         json_object_set_new(o, "batch_id", json_string(bid));
     char *body = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    return body ? finish(s, c, r, ai, 202, body, "application/json", 0)
-                : finish_err(s, c, r, ai, 500, "out of memory", 0);
+    return body ? cof_api_finish(s, c, r, ai, 202, body, "application/json", 0)
+                : cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
 }
 
 /* ------------------------------------------------------------ authentication */
@@ -890,7 +936,7 @@ static const char *route_name(const char *url)
 {
     static const char *const known[] = { "/v1/trail", "/v1/stats", "/v1/audit", "/v1/whoami",
                                          "/metrics", "/v1/events", "/v1/changes", "/v1/exports",
-                                         NULL };
+                                         "/v1/lockdown", "/v1/lockdown/lift", NULL };
     for (const char *const *k = known; *k; k++)
         if (!strcmp(url, *k))
             return *k;
@@ -944,7 +990,7 @@ enum MHD_Result cof_api_handler(void *cls, struct MHD_Connection *c, const char 
         if (code) {
             ai.params = json_pack("{s:s,s:s,s:s}", "why", why, "method",
                                   strlen(method) > 16 ? "(long)" : method, "route", route_name(url));
-            return finish_err(s, c, r, &ai, code,
+            return cof_api_finish_err(s, c, r, &ai, code,
                               code == 401 ? "authentication required" : "too many requests; retry later",
                               retry);
         }
@@ -954,7 +1000,7 @@ enum MHD_Result cof_api_handler(void *cls, struct MHD_Connection *c, const char 
         uint64_t len = 0;
         if (cl && (!cof_str_to_u64(cof_str_c(cl), UINT64_MAX, &len) || len > s->cfg->srv.max_body_bytes)) {
             ai.action = "events";
-            return finish_err(s, c, r, &ai, 413, "request body too large", 0);
+            return cof_api_finish_err(s, c, r, &ai, 413, "request body too large", 0);
         }
         return MHD_YES;
     }
@@ -982,16 +1028,19 @@ enum MHD_Result cof_api_handler(void *cls, struct MHD_Connection *c, const char 
         return route_metrics(s, c, r, &ai);
     if (!strcmp(url, "/v1/events") && !strcmp(method, "POST"))
         return route_events(s, c, r, &ai);
+    enum MHD_Result gret;
+    if (cof_api_gov_route(s, c, r, &ai, url, method, &gret))
+        return gret;
     static const char *const known[] = { "/v1/trail", "/v1/stats", "/v1/audit", "/v1/whoami",
                                          "/metrics", "/v1/events", NULL };
     for (const char *const *k = known; *k; k++)
         if (!strcmp(url, *k)) {
             ai.params = json_pack("{s:s}", "method", strlen(method) > 16 ? "(long)" : method);
-            return finish_err(s, c, r, &ai, 405, "method not allowed", 0);
+            return cof_api_finish_err(s, c, r, &ai, 405, "method not allowed", 0);
         }
     /* The path itself is not recorded: it could carry a personal value. */
     ai.params = json_pack("{s:s}", "route", route_name(url));
-    return finish_err(s, c, r, &ai, 404, "no such route", 0);
+    return cof_api_finish_err(s, c, r, &ai, 404, "no such route", 0);
 }
 
 void cof_api_completed(void *cls, struct MHD_Connection *c, void **req_cls,

@@ -9,20 +9,38 @@
 #include "audit.h"
 #include "keyring.h"
 #include "status.h"
+#include <stddef.h>
+#include <stdint.h>
 
 int cof_cmd_probe(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_audit(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_token(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_serve(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_acl(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_lockdown(const cof_config *cfg, int argc, char **argv);
+/* token_cli.c: the first administrators (coffer init --admins, coffer acl bootstrap). */
+int cof_cmd_acl_bootstrap(const cof_config *cfg, const char *admins, const char *token_dir,
+                          int single_admin, int quiet);
+
+/* cliutil.c: record a governance command in the audit trail (source "local"). */
+cof_status cof_cli_audit(const cof_config *cfg, const char *principal, const char *action,
+                         const char *params_json, const char *outcome,
+                         const char *const *tenants, size_t ntenants, uint64_t events,
+                         uint64_t *seq) COF_MUST_USE;
+/* Open the alert sinks the access document (else the config) names; close waits up to
+ * 15 s for delivery. */
+struct cof_alerts;
+cof_status cof_cli_alerts_open(const cof_config *cfg, struct cof_alerts **out) COF_MUST_USE;
+void cof_cli_alerts_close(struct cof_alerts *a);
 
 int cof_cmd_retention(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_subject(const cof_config *cfg, int argc, char **argv);
 
-/* Append one record to the audit trail (cli_audit.c) with kr's signing subkey; *seq
- * (may be NULL) gets its sequence number. The record is durable when this returns OK. */
-cof_status cof_cli_audit(const cof_config *cfg, cof_keyring *kr, const cof_audit_rec *r,
-                         uint64_t *seq) COF_MUST_USE;
+/* cli_audit.c: cof_cli_audit for a whole record (event ids too), signed with the
+ * subkey of an already open keyring kr. Durable when it returns OK. */
+cof_status cof_cli_audit_rec(const cof_config *cfg, cof_keyring *kr, const cof_audit_rec *r,
+                             uint64_t *seq) COF_MUST_USE;
 /* Print "coffer: WHAT: detail" for a failed status (never key bytes or personal values). */
 void cof_cli_fail(cof_status st, const char *what);
 

@@ -1,13 +1,13 @@
-/* cli_audit.c - one audit record from a CLI command (cli.h): open the trail with the
- * keyring's signing subkey, append, checkpoint and close. */
+/* cli_audit.c - one whole audit record from a CLI command (cli.h): open the trail with
+ * the signing subkey of the caller's open keyring, append, checkpoint and close. */
 #include <sodium.h>
 
 #include "audit.h"
 #include "cli.h"
 #include "keyring.h"
 
-cof_status cof_cli_audit(const cof_config *cfg, cof_keyring *kr, const cof_audit_rec *r,
-                         uint64_t *seq)
+cof_status cof_cli_audit_rec(const cof_config *cfg, cof_keyring *kr, const cof_audit_rec *r,
+                             uint64_t *seq)
 {
     cof_audit *au = NULL;
     uint8_t *seed = sodium_malloc(COF_KEY_LEN);

@@ -16,6 +16,8 @@
  *   prefix_v4 = 24                    prefix_v6 = 48
  *   hold_seconds = 300  idle_seconds = 518400  max_open_messages = 65536
  *   cache_mb = 1024                   (decoded blocks kept in memory by readers)
+ *   retention_ceiling_days = 400      (access changes keeping data longer need one more
+ *                                      approver; docs/GOVERNANCE.md)
  *   server: listen, syslog_listen, syslog_plain_listen = HOST:PORT; tls_cert, tls_key,
  *   syslog_client_ca = FILE; max_connections, per_ip_connections, max_body_bytes,
  *   max_header_bytes, idle_timeout, header_timeout, request_timeout, rate_limit,
@@ -107,6 +109,7 @@ typedef struct {
     uint32_t prefix_v4, prefix_v6;
     uint32_t hold_seconds, idle_seconds, max_open_messages;
     uint32_t cache_mb;           /* decoded blocks kept by readers, all segments; 1024 */
+    uint32_t retention_ceiling_days; /* a proposal keeping data longer is critical; 400 */
     cof_server_config srv;
     cof_tenant_rule *rules;
     uint32_t nrules;

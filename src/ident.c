@@ -17,7 +17,7 @@ cof_status cof_ident_read_token_file(const char *path, char *out, size_t cap)
     int fd;
     cof_status st = cof_fs_open(path, O_RDONLY, 0, &fd);
     if (st)
-        return COF_ERR(st, "token file %s: %s", path, cof_err_msg());
+        return st; /* the message names the path */
     if ((st = cof_fs_check_private(fd, path, "token file", 0600))) {
         (void)close(fd);
         return st;

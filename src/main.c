@@ -43,6 +43,9 @@ static const char usage_main[] =
     "  serve                   the HTTPS API and syslog intake (docs/API.md)\n"
     "  check [--json]          audit this installation's files, listeners, TLS, policies,\n"
     "                          grants, tokens, alert sinks and audit chain\n"
+    "  acl propose|grant|revoke|suspend|approve|reject|list|view|show|bootstrap\n"
+    "                          access changes under two-person review (docs/GOVERNANCE.md)\n"
+    "  lockdown [lift|status]  stop every personal-field read and export at once\n"
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
@@ -179,8 +182,8 @@ static int init_server_files(globals *g)
     cof_status st = cof_access_load(g->cfg.data_dir, &a);
     if (st == COF_NOTFOUND) {
         if (!(st = cof_access_new(&a)) && !(st = cof_access_save(a, g->cfg.data_dir)))
-            printf("created access document %s/access.json (no principals yet: coffer token "
-                   "create)\n", g->cfg.data_dir);
+            printf("created access document %s/access.json (no principals yet: coffer init "
+                   "--admins, then coffer acl grant)\n", g->cfg.data_dir);
     }
     cof_access_free(a);
     if (st) {
@@ -207,16 +210,63 @@ static int init_server_files(globals *g)
     return 0;
 }
 
+/* The governed settings of access.json (field policies, alert sinks) override the
+ * config file's for the commands that ingest or serve (docs/GOVERNANCE.md). A store
+ * without an access document keeps the config file's. Non-zero on a broken document. */
+static int governed(globals *g)
+{
+    cof_access *a = NULL;
+    cof_status st = cof_access_load(g->cfg.data_dir, &a);
+    if (st == COF_NOTFOUND)
+        return 0;
+    if (!st)
+        st = cof_access_apply_config(a, &g->cfg);
+    cof_access_free(a);
+    if (st)
+        die_status(st, "access document");
+    return st != COF_OK;
+}
+
 static int cmd_init(globals *g, int argc, char **argv)
 {
+    const char *admins = NULL, *token_dir = NULL;
+    int single = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: coffer init\n\nCreates the master key file (if missing) and an empty "
-                   "store with its keyring.\n");
+            printf("usage: coffer init [--admins NAME,NAME [--token-dir DIR] [--single-admin]]\n\n"
+                   "Creates the master key file (if missing), an empty store with its keyring,\n"
+                   "the access document and a loopback TLS certificate.\n\n"
+                   "  --admins A,B      the first administrators (two or more: access changes\n"
+                   "                    need two people); each gets a token in DIR/NAME.token\n"
+                   "  --token-dir DIR   where to write their tokens (default: next to the key)\n"
+                   "  --single-admin    allow exactly one administrator (reported by coffer check)\n");
             return 0;
         }
-        fprintf(stderr, "coffer init: unknown option %s\n", argv[i]);
+        if (!strcmp(argv[i], "--single-admin")) {
+            single = 1;
+            continue;
+        }
+        if ((!strcmp(argv[i], "--admins") || !strcmp(argv[i], "--token-dir")) && i + 1 < argc) {
+            *(!strcmp(argv[i], "--admins") ? &admins : &token_dir) = argv[i + 1];
+            i++;
+            continue;
+        }
+        fprintf(stderr, "coffer init: unknown option %s (try --help)\n", argv[i]);
         return 2;
+    }
+    if (admins && !strchr(admins, ',') && !single) {
+        fprintf(stderr, "coffer init: one administrator cannot pass the two-person rule: name "
+                "two (--admins alice,bob), or pass --single-admin to run with one (coffer check "
+                "reports it)\n");
+        return 2;
+    }
+    char tdir[4200];
+    if (admins && !token_dir) {
+        if (cof_fs_dir_of(g->cfg.key_file, tdir, sizeof tdir) != COF_OK) {
+            fprintf(stderr, "coffer init: key file path too long\n");
+            return 2;
+        }
+        token_dir = tdir;
     }
     cof_status st = cof_fs_mkdir_p(g->cfg.data_dir, 0700);
     if (st) {
@@ -238,7 +288,10 @@ static int cmd_init(globals *g, int argc, char **argv)
         return 1;
     }
     printf("created store %s\n", g->cfg.data_dir);
-    return init_server_files(g);
+    int rc = init_server_files(g);
+    if (!rc && admins)
+        rc = cof_cmd_acl_bootstrap(&g->cfg, admins, token_dir, single, 0);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- ingest */
@@ -742,7 +795,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "init"))
         rc = cmd_init(&g, cargc, cargv);
     else if (!strcmp(cmd, "ingest"))
-        rc = cmd_ingest(&g, cargc, cargv);
+        rc = governed(&g) ? 1 : cmd_ingest(&g, cargc, cargv);
     else if (!strcmp(cmd, "search"))
         rc = cmd_search(&g, cargc, cargv);
     else if (!strcmp(cmd, "stats"))
@@ -753,12 +806,14 @@ int main(int argc, char **argv)
         rc = cmd_info(&g, cargc, cargv);
     /* Subcommands in their own modules (cli.h); one line each. */
     else if (!strcmp(cmd, "serve"))
-        rc = cof_cmd_serve(&g.cfg, cargc, cargv);
+        rc = governed(&g) ? 1 : cof_cmd_serve(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "check"))
         rc = cof_cmd_check(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "audit")) rc = cof_cmd_audit(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "acl")) rc = cof_cmd_acl(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "lockdown")) rc = cof_cmd_lockdown(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "retention")) rc = cof_cmd_retention(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "subject")) rc = cof_cmd_subject(&g.cfg, cargc, cargv);
     else {

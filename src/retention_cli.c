@@ -148,19 +148,15 @@ int cof_cmd_retention(const cof_config *cfg, int argc, char **argv)
             if (rep.t[i].days_due)
                 tn[ntn++] = rep.t[i].tenant;
         cof_status pst = cof_retention_report_json(&rep, 0, &params);
-        cof_audit_rec ar = { .principal = who, .source = "cli", .action = "retention.run",
-                             .params_json = pst ? NULL : params,
-                             .outcome = st ? "error" : "ok", .tenants = tn, .ntenants = ntn,
-                             .events = rep.events_shredded };
-        cof_status ast = cof_cli_audit(cfg, cof_store_keyring(s), &ar, NULL);
-        if (!st && rep.days_shredded && cof_alerts_open(cfg, &al) == COF_OK) {
+        cof_status ast = cof_cli_audit(cfg, who, "retention.run", pst ? NULL : params,
+                                       st ? "error" : "ok", tn, ntn, rep.events_shredded, NULL);
+        if (!st && rep.days_shredded && cof_cli_alerts_open(cfg, &al) == COF_OK) {
             char summary[200];
             snprintf(summary, sizeof summary,
                      "retention shredded %u tenant-days (%" PRIu64 " events) of %zu tenants; "
                      "master key rotated", rep.days_shredded, rep.events_shredded, ntn);
-            if (cof_alert_raise(al, "retention.shredded", COF_SEV_INFO, summary, params) ||
-                cof_alerts_flush(al, 5000))
-                fprintf(stderr, "coffer retention run: warning: alert not delivered: %s\n",
+            if (cof_alert_raise(al, "retention.shredded", COF_SEV_INFO, summary, params))
+                fprintf(stderr, "coffer retention run: warning: alert not raised: %s\n",
                         cof_err_msg());
         }
         free(params);
@@ -198,8 +194,7 @@ fail:
     cof_cli_fail(st, what);
 out:
     cof_retention_report_free(&rep);
-    if (al)
-        cof_alerts_close(al);
+    cof_cli_alerts_close(al); /* waits for delivery */
     if (s) {
         cof_status cst = run && !dry ? cof_store_close(s) : COF_OK;
         if (!run || dry)

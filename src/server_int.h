@@ -54,6 +54,7 @@ typedef struct cof_server {
     struct conn_info *conns;
     pthread_t sweeper;
     atomic_int stopping;
+    atomic_int audit_alerted;   /* the audit.failed alert went out (once) */
 
     /* metrics */
     atomic_uint_fast64_t req_total, req_by_class[6], auth_failures, lockouts, alerts_raised,

@@ -35,10 +35,14 @@ static void set_where(const char *file, int line)
 
 cof_status cof_err_set(cof_status st, const char *file, int line, const char *fmt, ...)
 {
+    /* Format aside first: callers may pass cof_err_msg() itself as an argument
+     * ("reading X: %s", cof_err_msg()), which vsnprintf must not overwrite as it reads. */
+    char tmp[sizeof err_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(err_msg, tmp, sizeof err_msg);
     set_where(file, line);
     return st;
 }
@@ -55,12 +59,14 @@ cof_status cof_err_errno(const char *file, int line, const char *fmt, ...)
         st = COF_NOTFOUND;
     else if (e == ENOMEM)
         st = COF_NOMEM;
+    char tmp[sizeof err_msg];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof err_msg)
-        snprintf(err_msg + n, sizeof err_msg - (size_t)n, ": %s", strerror(e));
+    if (n >= 0 && (size_t)n < sizeof tmp)
+        snprintf(tmp + n, sizeof tmp - (size_t)n, ": %s", strerror(e));
+    memcpy(err_msg, tmp, sizeof err_msg);
     set_where(file, line);
     errno = e;
     return st;

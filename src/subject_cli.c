@@ -403,7 +403,7 @@ int cof_cmd_subject(const cof_config *cfg, int argc, char **argv)
         (st = cof_audit_blind(bkey, cof_str_make(address, alen), blind)))
         goto fail;
 
-    cof_audit_rec ar = { .principal = principal, .source = "cli",
+    cof_audit_rec ar = { .principal = principal, .source = "local",
                          .action = sub == SUB_FIND ? "subject.find"
                                  : sub == SUB_EXPORT ? "subject.export" : "subject.erase",
                          .outcome = "ok", .tenants = tenants, .ntenants = ntenants };
@@ -427,7 +427,7 @@ int cof_cmd_subject(const cof_config *cfg, int argc, char **argv)
         ar.events = res.n;
         ar.ids = ids[0] ? ids : NULL;
         /* Recorded before anything is shown or written. */
-        if ((st = cof_cli_audit(cfg, cof_store_keyring(s), &ar, &seq)))
+        if ((st = cof_cli_audit_rec(cfg, cof_store_keyring(s), &ar, &seq)))
             goto fail;
         if (sub == SUB_EXPORT) {
             if ((st = cof_fs_create_atomic(out_file, doc, strlen(doc), 0600)))
@@ -493,7 +493,7 @@ int cof_cmd_subject(const cof_config *cfg, int argc, char **argv)
         ar.params_json = ptxt;
         ar.events = total;
         ar.outcome = est || remaining ? "error" : "ok";
-        cof_status ast = cof_cli_audit(cfg, cof_store_keyring(s), &ar, &seq);
+        cof_status ast = cof_cli_audit_rec(cfg, cof_store_keyring(s), &ar, &seq);
         char when[64];
         cof_time_format(cof_time_now_us(), when, sizeof when);
         if (json) {

@@ -22,32 +22,35 @@
 #include "cli.h"
 #include "config.h"
 #include "fsutil.h"
+#include "ident.h"
+#include "alert.h"
 #include "keyring.h"
 #include "timefmt.h"
 
 static const char usage_token[] =
-    "usage: coffer token create --role ROLE --tenant T[,T...] [--principal NAME]\n"
-    "                           [--expires 30d|never|RFC3339] [--out FILE]\n"
+    "usage: coffer token create --principal NAME [--expires 30d|RFC3339] [--out FILE]\n"
     "       coffer token list [--json]\n"
     "       coffer token revoke ID\n"
+    "       (create and revoke act as you: --token-file FILE or COFFER_TOKEN_FILE)\n"
     "\n"
     "API tokens authenticate requests to `coffer serve` (docs/ACCESS.md).\n";
 
 static const char usage_create[] =
-    "usage: coffer token create --role ROLE --tenant T[,T...] [--principal NAME]\n"
-    "                           [--expires 30d|never|RFC3339] [--out FILE]\n"
+    "usage: coffer token create --principal NAME [--expires 30d|RFC3339] [--out FILE]\n"
+    "                           [--token-file ADMIN_TOKEN_FILE]\n"
     "\n"
-    "Grants ROLE on the tenants to the principal in DATA_DIR/access.json (adding the\n"
-    "principal if needed; default name tok-<random hex>) and creates a token for it.\n"
+    "Issues a credential for a principal that an approved access change introduced\n"
+    "(`coffer acl grant`, docs/GOVERNANCE.md): tokens never carry access of their own, so\n"
+    "creating one cannot widen access. Only an administrator may create tokens; the\n"
+    "creation is recorded in the audit trail and raises a token.created alert.\n"
     "The token is printed ONCE on stdout (only the token and a newline), or written to\n"
     "FILE (created with mode 0600; never overwritten). Only a keyed hash is stored.\n"
     "\n"
-    "  --role ROLE       ingest, support, analyst, auditor, admin, customer or metrics\n"
-    "  --tenant T,...    tenant names, or * for every tenant (customer: exactly one, no *)\n"
-    "  --principal NAME  1..64 of A-Za-z0-9._@- (default tok-<16 random hex>)\n"
-    "  --expires E       a duration from now (30d, 12h), never, or an RFC 3339 time;\n"
-    "                    default 30d. The grant expires with the token.\n"
-    "  --out FILE        write the token to FILE (mode 0600) instead of stdout\n";
+    "  --principal NAME  an existing principal of access.json with at least one live grant\n"
+    "  --expires E       a duration from now (30d, 12h) or an RFC 3339 time; default 30d;\n"
+    "                    tokens always expire\n"
+    "  --out FILE        write the token to FILE (mode 0600) instead of stdout\n"
+    "  --token-file F    your own (administrator's) token; or COFFER_TOKEN_FILE\n";
 
 static const char usage_list[] =
     "usage: coffer token list [--json]\n"
@@ -101,37 +104,6 @@ static cof_status lock_access(const cof_config *cfg, int *fd)
     return COF_OK;
 }
 
-/* Split "a,b,c" into at most COF_MAX_GRANT_TENANTS names (pointers into buf, which is
- * modified). 0 on a usage error (message printed). */
-static int split_tenants(char *buf, const char **out, uint32_t *n)
-{
-    *n = 0;
-    for (char *p = buf;;) {
-        char *c = strchr(p, ',');
-        if (c)
-            *c = 0;
-        if (*n >= COF_MAX_GRANT_TENANTS) {
-            fprintf(stderr, "coffer token create: more than %d tenants\n", COF_MAX_GRANT_TENANTS);
-            return 0;
-        }
-        if (!(strcmp(p, "*") == 0 || cof_tenant_name_valid(cof_str_c(p)))) {
-            fprintf(stderr, "coffer token create: invalid tenant name in --tenant (1..%d of "
-                    "A-Za-z0-9._-, or *)\n", COF_MAX_TENANT_NAME);
-            return 0;
-        }
-        for (uint32_t i = 0; i < *n; i++)
-            if (strcmp(out[i], p) == 0) {
-                fprintf(stderr, "coffer token create: a tenant is named twice in --tenant\n");
-                return 0;
-            }
-        out[(*n)++] = p;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-    return 1;
-}
-
 /* "never" -> 0; a duration -> now + d; else a strict-enough absolute time in the future. */
 static int parse_expires(const char *s, int64_t now, int64_t *out)
 {
@@ -171,20 +143,66 @@ static const char *fmt_time(int64_t us, char *buf, size_t cap)
     return buf;
 }
 
+/* Audit a token event and raise its alert (never the secret: the id only). */
+static void token_record(const cof_config *cfg, const char *who, const char *action,
+                         const char *kind, const char *principal, const char *id, int64_t expires)
+{
+    char eb[40];
+    json_t *p = json_pack("{s:s,s:s,s:s}", "token", id, "for", principal, "expires",
+                          fmt_time(expires, eb, sizeof eb));
+    char *pj = p ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    if (cof_cli_audit(cfg, who, action, pj, "ok", NULL, 0, 0, NULL) != COF_OK)
+        fprintf(stderr, "coffer token: warning: not recorded in the audit trail: %s\n",
+                cof_err_msg());
+    cof_alerts *al = NULL;
+    if (cof_cli_alerts_open(cfg, &al) == COF_OK) {
+        char sum[200];
+        snprintf(sum, sizeof sum, "%s token %s for principal %s", !strcmp(kind, "token.created") ?
+                 "created" : "revoked", id, principal);
+        if (cof_alert_raise(al, kind, COF_SEV_MEDIUM, sum, pj) != COF_OK)
+            fprintf(stderr, "coffer token: warning: alert not queued\n");
+        cof_cli_alerts_close(al);
+    }
+    free(pj);
+}
+
+/* The caller must be an administrator (identified by its own token). */
+static int admin_caller(const cof_config *cfg, const char *token_file, const char *cmd,
+                        char who[COF_MAX_PRINCIPAL_NAME + 1])
+{
+    cof_access *a = NULL;
+    int64_t now = cof_time_now_us();
+    cof_status st = cof_ident_token_file(cfg, token_file, now, &a, who);
+    if (st) {
+        cof_cli_fail(st, cmd);
+        return 0;
+    }
+    int ok = (cof_access_any_perms(a, cof_access_find(a, who), now) & COF_PERM_ADMIN) != 0;
+    cof_access_free(a);
+    if (!ok)
+        fprintf(stderr, "coffer %s: %s is not an administrator\n", cmd, who);
+    return ok;
+}
+
 static int cmd_create(const cof_config *cfg, int argc, char **argv)
 {
-    const char *role_s = NULL, *tenant_s = NULL, *principal = NULL, *expires_s = "30d";
-    const char *out_file = NULL;
+    const char *principal = NULL, *expires_s = "30d", *out_file = NULL, *token_file = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (is_help(a)) {
             fputs(usage_create, stdout);
             return 0;
         }
-        const char **dst = !strcmp(a, "--role") ? &role_s : !strcmp(a, "--tenant") ? &tenant_s
-                         : !strcmp(a, "--principal") ? &principal
+        if (!strcmp(a, "--role") || !strcmp(a, "--tenant")) {
+            fprintf(stderr, "coffer token create: %s is gone: grants are access changes under "
+                    "review (coffer acl grant PRINCIPAL --role R --tenant T, then another "
+                    "administrator approves); token create only issues a credential\n", a);
+            return 2;
+        }
+        const char **dst = !strcmp(a, "--principal") ? &principal
                          : !strcmp(a, "--expires") ? &expires_s : !strcmp(a, "--out") ? &out_file
-                         : NULL;
+                         : !strcmp(a, "--token-file") ? &token_file : NULL;
         if (!dst) {
             fprintf(stderr, "coffer token create: unknown option %s (try --help)\n", a);
             return 2;
@@ -195,63 +213,40 @@ static int cmd_create(const cof_config *cfg, int argc, char **argv)
         }
         *dst = argv[++i];
     }
-    if (!role_s || !tenant_s) {
-        fprintf(stderr, "coffer token create: --role and --tenant are required (try --help)\n");
+    if (!principal) {
+        fprintf(stderr, "coffer token create: --principal NAME is required (try --help)\n");
         return 2;
     }
-    cof_role role;
-    if (cof_role_parse(cof_str_c(role_s), &role) != COF_OK) {
-        fprintf(stderr, "coffer token create: unknown role '%s' (use ingest, support, analyst, "
-                "auditor, admin, customer or metrics)\n",
-                strlen(role_s) <= 32 ? role_s : "...");
-        return 2;
-    }
-    size_t tl = strlen(tenant_s);
-    if (tl > COF_MAX_GRANT_TENANTS * (COF_MAX_TENANT_NAME + 1)) {
-        fprintf(stderr, "coffer token create: --tenant is too long\n");
-        return 2;
-    }
-    char *tbuf = strdup(tenant_s);
-    const char *tenants[COF_MAX_GRANT_TENANTS];
-    uint32_t nt = 0;
-    if (!tbuf) {
-        fprintf(stderr, "coffer token create: out of memory\n");
-        return 1;
-    }
-    int rc = 2, lfd = -1, ofd = -1, out_made = 0;
+    int rc = 2, ofd = -1, out_made = 0;
     cof_access *a = NULL;
     cof_tokens *t = NULL;
     char *tok = NULL;
-    char pname[COF_MAX_PRINCIPAL_NAME + 1];
+    char who[COF_MAX_PRINCIPAL_NAME + 1];
     int64_t now = cof_time_now_us(), expires = 0;
     cof_status st;
-    if (!split_tenants(tbuf, tenants, &nt) || !parse_expires(expires_s, now, &expires))
+    if (!parse_expires(expires_s, now, &expires))
         goto out;
-    if (role == COF_ROLE_CUSTOMER && (nt != 1 || !strcmp(tenants[0], "*"))) {
-        fprintf(stderr, "coffer token create: --role customer needs exactly one tenant, not *\n");
+    if (!expires) {
+        fprintf(stderr, "coffer token create: tokens always expire (give a duration or a time)\n");
         goto out;
-    }
-    if (principal) {
-        size_t pl = strlen(principal);
-        int okp = pl >= 1 && pl <= COF_MAX_PRINCIPAL_NAME;
-        for (size_t i = 0; okp && i < pl; i++) {
-            char c = principal[i];
-            okp = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '@' || c == '-';
-        }
-        if (!okp) {
-            fprintf(stderr, "coffer token create: invalid --principal (1..%d of A-Za-z0-9._@-)\n",
-                    COF_MAX_PRINCIPAL_NAME);
-            goto out;
-        }
-        memcpy(pname, principal, pl + 1);
-    } else {
-        uint8_t rnd[8];
-        randombytes_buf(rnd, sizeof rnd);
-        memcpy(pname, "tok-", 4);
-        sodium_bin2hex(pname + 4, sizeof pname - 4, rnd, sizeof rnd);
     }
     rc = 1;
+    if (!admin_caller(cfg, token_file, "token create", who))
+        goto out;
+    if ((st = cof_access_load(cfg->data_dir, &a))) {
+        cof_cli_fail(st, "token create");
+        goto out;
+    }
+    const cof_principal *p = cof_access_find(a, principal);
+    if (!p || !cof_access_any_perms(a, p, now)) {
+        fprintf(stderr, "coffer token create: %s has no live grant in access.json; introduce it "
+                "with an approved change first (coffer acl grant ...)\n",
+                p ? principal : "this principal");
+        goto out;
+    }
+    if (p->suspended)
+        fprintf(stderr, "coffer token create: warning: principal %s is suspended; the token "
+                "gives nothing until it is reinstated\n", principal);
     /* Claim the output file first, so an existing file stops us before anything is made. */
     if (out_file) {
         if ((st = cof_fs_open(out_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600, &ofd))) {
@@ -273,34 +268,9 @@ static int cmd_create(const cof_config *cfg, int argc, char **argv)
         cof_cli_fail(st, "token create");
         goto out;
     }
-    /* The grant, under the access lock: load (or start) the document, change, save. */
-    if ((st = lock_access(cfg, &lfd))) {
-        cof_cli_fail(st, "token create");
-        goto out;
-    }
-    st = cof_access_load(cfg->data_dir, &a);
-    if (st == COF_NOTFOUND)
-        st = cof_access_new(&a);
-    cof_principal *p = NULL;
-    if (st || (st = cof_access_upsert(a, pname, &p)) ||
-        (st = cof_access_add_grant(p, role, tenants, nt, expires))) {
-        cof_cli_fail(st, "token create");
-        goto out;
-    }
-    if (p->suspended)
-        fprintf(stderr, "coffer token create: warning: principal %s is suspended; the token "
-                "gives nothing until it is reinstated\n", pname);
-    a->version++;
-    a->updated = now;
-    if ((st = cof_access_save(a, cfg->data_dir))) {
-        cof_cli_fail(st, "token create: saving access.json");
-        goto out;
-    }
-    (void)close(lfd);
-    lfd = -1;
     cof_token_info info;
-    if ((st = cof_tokens_create(t, pname, expires, tok, &info))) {
-        cof_cli_fail(st, "token create (the grant was saved; it is harmless without a token)");
+    if ((st = cof_tokens_create(t, principal, expires, tok, &info))) {
+        cof_cli_fail(st, "token create");
         goto out;
     }
     tok[COF_TOKEN_STRLEN] = '\n';
@@ -321,24 +291,13 @@ static int cmd_create(const cof_config *cfg, int argc, char **argv)
             goto out;
         }
     }
-    char eb[40], tl_s[COF_MAX_GRANT_TENANTS * (COF_MAX_TENANT_NAME + 1) + 1];
-    size_t off = 0;
-    for (uint32_t i = 0; i < nt; i++) {
-        size_t l = strlen(tenants[i]);
-        if (i)
-            tl_s[off++] = ',';
-        memcpy(tl_s + off, tenants[i], l);
-        off += l;
-    }
-    tl_s[off] = 0;
-    fprintf(stderr, "created token %s for principal %s: role %s on %s, expires %s%s%s. "
-            "It is shown once; store it in a 0600 file.\n", info.id, pname, cof_role_name(role),
-            tl_s, fmt_time(expires, eb, sizeof eb), out_file ? "; written to " : "",
-            out_file ? out_file : "");
+    char eb[40];
+    fprintf(stderr, "created token %s for principal %s, expires %s%s%s. It is shown once; store "
+            "it in a 0600 file.\n", info.id, principal, fmt_time(expires, eb, sizeof eb),
+            out_file ? "; written to " : "", out_file ? out_file : "");
+    token_record(cfg, who, "token.create", "token.created", principal, info.id, expires);
     rc = 0;
 out:
-    if (lfd >= 0)
-        (void)close(lfd);
     if (ofd >= 0)
         (void)close(ofd);
     if (out_made)
@@ -347,7 +306,6 @@ out:
         sodium_free(tok);
     cof_tokens_close(t);
     cof_access_free(a);
-    free(tbuf);
     return rc;
 }
 
@@ -480,11 +438,15 @@ out:
 
 static int cmd_revoke(const cof_config *cfg, int argc, char **argv)
 {
-    const char *id = NULL;
+    const char *id = NULL, *token_file = NULL;
     for (int i = 0; i < argc; i++) {
         if (is_help(argv[i])) {
             fputs(usage_revoke, stdout);
             return 0;
+        }
+        if (!strcmp(argv[i], "--token-file") && i + 1 < argc) {
+            token_file = argv[++i];
+            continue;
         }
         if (argv[i][0] == '-' || id) {
             fprintf(stderr, "coffer token revoke: unexpected argument (usage: coffer token revoke "
@@ -516,6 +478,10 @@ static int cmd_revoke(const cof_config *cfg, int argc, char **argv)
     }
     cof_tokens *t = NULL;
     int rc = 1;
+    char who[COF_MAX_PRINCIPAL_NAME + 1];
+    /* Revoking narrows access, so any administrator may do it alone, at once. */
+    if (!admin_caller(cfg, token_file, "token revoke", who))
+        return 1;
     cof_status st = open_tokens(cfg, &t);
     if (st) {
         cof_cli_fail(st, "token revoke");
@@ -530,9 +496,152 @@ static int cmd_revoke(const cof_config *cfg, int argc, char **argv)
         goto out;
     }
     fprintf(stderr, "revoked token %s\n", id);
+    {
+        cof_token_info *ti = NULL;
+        size_t n = 0;
+        const char *pr = "?";
+        if (cof_tokens_list(t, &ti, &n) == COF_OK)
+            for (size_t i = 0; i < n; i++)
+                if (!strcmp(ti[i].id, id))
+                    pr = ti[i].principal;
+        token_record(cfg, who, "token.revoke", "token.revoked", pr, id, 0);
+        free(ti);
+    }
     rc = 0;
 out:
     cof_tokens_close(t);
+    return rc;
+}
+
+/* The first administrators (`coffer init --admins`, `coffer acl bootstrap`): allowed
+ * only while no administrator exists, because nobody could review them. Two or more by
+ * default; one only with an explicit single-admin setting, which `coffer check`
+ * reports. Each gets an admin grant on every tenant and a token (365 days) in
+ * token_dir/NAME.token (0600, never overwritten). */
+int cof_cmd_acl_bootstrap(const cof_config *cfg, const char *admins, const char *token_dir,
+                          int single_admin, int quiet)
+{
+    char names[8][COF_MAX_PRINCIPAL_NAME + 1];
+    uint32_t n = 0;
+    for (const char *p = admins; *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (n >= 8 || l < 1 || l > COF_MAX_PRINCIPAL_NAME) {
+            fprintf(stderr, "coffer: --admins: 1..8 names of 1..%d characters, comma-separated\n",
+                    COF_MAX_PRINCIPAL_NAME);
+            return 2;
+        }
+        memcpy(names[n], p, l);
+        names[n][l] = 0;
+        for (size_t i = 0; i < l; i++) {
+            char ch = names[n][i];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '.' || ch == '_' || ch == '@' || ch == '-')) {
+                fprintf(stderr, "coffer: --admins: names are A-Za-z0-9._@-\n");
+                return 2;
+            }
+        }
+        for (uint32_t i = 0; i < n; i++)
+            if (!strcmp(names[i], names[n])) {
+                fprintf(stderr, "coffer: --admins: a name is given twice\n");
+                return 2;
+            }
+        n++;
+        p += l + (c ? 1 : 0);
+    }
+    if (n == 0 || (n == 1 && !single_admin)) {
+        fprintf(stderr, "coffer: one administrator cannot pass the two-person rule: name two "
+                "(--admins alice,bob), or pass --single-admin to run with one (coffer check "
+                "reports it)\n");
+        return 2;
+    }
+    int lfd = -1, rc = 1;
+    cof_access *a = NULL;
+    cof_tokens *t = NULL;
+    char *tok = NULL;
+    int64_t now = cof_time_now_us(), expires = now + 365LL * 86400 * 1000000;
+    cof_status st;
+    if ((st = cof_fs_mkdir_p(token_dir, 0700)) || (st = lock_access(cfg, &lfd)))
+        goto fail;
+    st = cof_access_load(cfg->data_dir, &a);
+    if (st == COF_NOTFOUND)
+        st = cof_access_new(&a);
+    if (st)
+        goto fail;
+    if (cof_access_admins(a, now) > 0) {
+        fprintf(stderr, "coffer: administrators exist already; more are added by a reviewed "
+                "change: coffer acl grant NAME --role admin --tenant '*'\n");
+        goto out;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        char path[4400];
+        int w = snprintf(path, sizeof path, "%s/%s.token", token_dir, names[i]);
+        if (w < 0 || (size_t)w >= sizeof path || access(path, F_OK) == 0) {
+            fprintf(stderr, "coffer: %s/%s.token exists or the path is too long; choose another "
+                    "--token-dir\n", token_dir, names[i]);
+            goto out;
+        }
+    }
+    const char *star = "*";
+    for (uint32_t i = 0; i < n; i++) {
+        cof_principal *p;
+        if ((st = cof_access_upsert(a, names[i], &p)) ||
+            (st = cof_access_add_grant(p, COF_ROLE_ADMIN, &star, 1, 0)))
+            goto fail;
+    }
+    if (single_admin && n == 1) {
+        a->gov.single_admin = 1;
+        a->gov.approvals = 1;
+    }
+    a->version++;
+    a->updated = now;
+    if ((st = cof_access_save(a, cfg->data_dir)))
+        goto fail;
+    (void)close(lfd);
+    lfd = -1;
+    if (!(tok = sodium_malloc(COF_TOKEN_STRLEN + 2)) || (st = open_tokens(cfg, &t)))
+        goto fail;
+    for (uint32_t i = 0; i < n; i++) {
+        char path[4400];
+        cof_token_info info;
+        snprintf(path, sizeof path, "%s/%s.token", token_dir, names[i]);
+        if ((st = cof_tokens_create(t, names[i], expires, tok, &info)))
+            goto fail;
+        tok[COF_TOKEN_STRLEN] = '\n';
+        if ((st = cof_fs_create_atomic(path, tok, COF_TOKEN_STRLEN + 1, 0600)))
+            goto fail;
+        if (!quiet)
+            printf("administrator %s: token %s written to %s (expires in 365 days)\n", names[i],
+                   info.id, path);
+        token_record(cfg, names[i], "token.create", "token.created", names[i], info.id, expires);
+    }
+    {
+        json_t *pj = json_pack("{s:s,s:i,s:b}", "admins", admins, "count", (int)n, "single_admin",
+                               single_admin && n == 1);
+        char *ps = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
+        json_decref(pj);
+        if (cof_cli_audit(cfg, "-", "acl.bootstrap", ps, "ok", NULL, 0, 0, NULL) != COF_OK)
+            fprintf(stderr, "coffer: warning: bootstrap not recorded in the audit trail\n");
+        cof_alerts *al = NULL;
+        if (cof_cli_alerts_open(cfg, &al) == COF_OK) {
+            if (cof_alert_raise(al, "acl.bootstrap", COF_SEV_HIGH,
+                                "first administrators created", ps) != COF_OK)
+                fprintf(stderr, "coffer: warning: alert not queued\n");
+            cof_cli_alerts_close(al);
+        }
+        free(ps);
+    }
+    rc = 0;
+    goto out;
+fail:
+    cof_cli_fail(st, "bootstrap");
+out:
+    if (lfd >= 0)
+        (void)close(lfd);
+    if (tok)
+        sodium_free(tok);
+    cof_tokens_close(t);
+    cof_access_free(a);
     return rc;
 }
 

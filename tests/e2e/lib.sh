@@ -17,6 +17,38 @@ trap cleanup EXIT
 
 cof() { "$COFFER" --data-dir "$DATA" --key-file "$KEY" "$@"; }
 
+# Governance helpers (docs/GOVERNANCE.md): three first administrators, then grants as
+# reviewed changes approved by as many of them as the change needs.
+ADMT=$T/adm
+jfield() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+govboot() {
+  [ -s "$ADMT/adm1.token" ] && return 0
+  cof acl bootstrap --admins adm1,adm2,adm3 --token-dir "$ADMT" >/dev/null 2>&1
+}
+as_admin() { # N command... : run a coffer command as administrator admN
+  local n=$1; shift
+  COFFER_TOKEN_FILE=$ADMT/adm$n.token cof "$@"
+}
+mkgrant() { # name role tenants [expires]: proposed by adm1, approved until applied
+  govboot || return 1
+  local out id st n
+  out=$(as_admin 1 acl grant "$1" --role "$2" --tenant "$3" --expires "${4:-30d}" --json 2>/dev/null) ||
+    return 1
+  id=$(jfield "$out" id); st=$(jfield "$out" state)
+  for n in 2 3; do
+    [ "$st" = applied ] && break
+    out=$(as_admin $n acl approve "$id" --json 2>/dev/null) || return 1
+    st=$(jfield "$out" state)
+  done
+  [ "$st" = applied ]
+}
+mktoken() { # name role tenants [expires]: an approved grant and a token in $T/tok.NAME
+  local e=${4:-30d}
+  mkgrant "$@" || return 1
+  [ "$e" = never ] && e=30d
+  as_admin 1 token create --principal "$1" --expires "$e" --out "$T/tok.$1" 2>/dev/null
+}
+
 ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
 check() { # description, command...

@@ -41,7 +41,3 @@ api() {
 status_of() { echo "${1%% *}"; }
 body_of() { echo "${1#* }"; }
 
-mktoken() { # name role tenants [expires]
-  cof token create --principal "$1" --role "$2" --tenant "$3" --expires "${4:-30d}" \
-    --out "$T/tok.$1" 2>/dev/null
-}

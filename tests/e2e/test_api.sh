@@ -37,11 +37,11 @@ mktoken adm admin '*'
 mktoken cus customer acme
 mktoken ing ingest '*'
 mktoken met metrics '*'
-mktoken old support acme 2026-01-01T00:00:00Z 2>/dev/null || cof token create --principal old --role support --tenant acme --expires 1s --out "$T/tok.old" 2>/dev/null
+mkgrant old support acme && as_admin 1 token create --principal old --expires 1s --out "$T/tok.old" 2>/dev/null
 mktoken rev support acme
 revid=$(cof token list --json | python3 -c "import json,sys
 print([t['id'] for t in json.load(sys.stdin) if t['principal']=='rev'][0])")
-check "revoke a token" cof token revoke "$revid"
+check "revoke a token" as_admin 1 token revoke "$revid"
 printf 'cof_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n' >"$T/tok.bogus"
 chmod 600 "$T/tok.bogus"
 sleep 1.2 # the 1-second token has expired

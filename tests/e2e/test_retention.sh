@@ -21,17 +21,20 @@ done > "$T/ev.jsonl"
 cof ingest --format json "$T/ev.jsonl" 2>"$T/err"
 check "ingest 120 events" grep -q "events stored  *120" "$T/err"
 
-# Retention: 7 days for acme only (written into the access document).
-cof token create --role admin --tenant '*' --principal root --out "$T/adm.tok" >/dev/null 2>&1
-python3 - "$DATA/access.json" <<'EOF'
-import json, os, sys
-p = sys.argv[1]
-j = json.load(open(p))
+# Retention: 7 days for acme only, through a reviewed change of the access document.
+govboot
+cof acl show --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
 j["retention"] = {"default_days": 0, "tenants": {"acme": 7}}
-open(p, "w").write(json.dumps(j))
-os.chmod(p, 0o600)
-EOF
-
+print(json.dumps(j))' > "$T/doc.json"
+out=$(as_admin 1 acl propose "$T/doc.json" --reason "retention for acme" --json 2>"$T/err")
+id=$(jfield "$out" id); st=$(jfield "$out" state)
+for n in 2 3; do
+  [ "$st" = applied ] && break
+  st=$(jfield "$(as_admin $n acl approve "$id" --json)" state)
+done
+eq "retention change applied after review" applied "$st"
 tenant_count() { cof stats --by tenant --json | python3 -c "
 import json, sys
 print(sum(g['count'] for g in json.load(sys.stdin)['groups'] if g.get('tenant') == '$1'))"; }
@@ -59,7 +62,7 @@ eq "dry-run: no file in the data dir changed" "$sum_before" \
 check "dry-run: the key file is unchanged" cmp -s "$KEY" "$T/old.key"
 
 # The run.
-out=$(cof retention run --now $NOW --token-file "$T/adm.tok"); rc=$?
+out=$(cof retention run --now $NOW --token-file "$ADMT/adm1.token"); rc=$?
 eq "run: exit 0" 0 $rc
 check "run: 7 tenant-days, 28 events shredded" grep -q "shredded 7 tenant-days: 28 events" <<<"$out"
 check "run: says the master key rotated" grep -q "master key rotated" <<<"$out"
@@ -129,8 +132,8 @@ eq "beta now 61 events" 61 "$(tenant_count beta)"
 # Audited, and the trail still verifies under the rotated key.
 out=$(cof audit show --action retention.run --json)
 eq "two retention.run records" 2 "$(grep -c '"action":"retention.run"' <<<"$out")"
-check "the first names root, acme and 28 events" \
-  bash -c "head -1 <<<'$out' | grep -q '\"principal\":\"root\".*\"tenants\":\[\"acme\"\],\"events\":28'"
+check "the first names adm1, acme and 28 events" \
+  bash -c "head -1 <<<'$out' | grep -q '\"principal\":\"adm1\".*\"tenants\":\[\"acme\"\],\"events\":28'"
 check "the audit trail verifies" cof audit verify
 
 # The writer lock: a second writer is told why.

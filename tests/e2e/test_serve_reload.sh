@@ -47,7 +47,7 @@ if mkdir -p "$T/small" && mount -t tmpfs -o size=2m tmpfs "$T/small" 2>/dev/null
   "$COFFER" --config "$CONF2" init >/dev/null
   printf '{"time":"2026-11-20T10:00:00Z","queue_id":"F1","recipient":"full@disk.example","status":"sent"}\n' >"$T/one.jsonl"
   "$COFFER" --config "$CONF2" ingest --format json "$T/one.jsonl" 2>/dev/null
-  "$COFFER" --config "$CONF2" token create --principal s --role support --tenant '*' --out "$T/tok.s" 2>/dev/null
+  ( cof() { "$COFFER" --config "$CONF2" "$@"; }; ADMT=$T/adm2; mktoken s support '*' )
   saved=(DATA KEY CONF CERT)
   DATA=$D2 KEY=$T/keys2/master.key CONF=$CONF2 CERT=$T/keys2/tls/server.crt
   PORT=$(free_port)

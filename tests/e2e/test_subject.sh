@@ -39,18 +39,19 @@ ev() { # day hour tenant queue field=value...
 cof ingest --format json "$T/ev.jsonl" 2>"$T/err"
 check "ingest 40 events" grep -q "events stored  *40" "$T/err"
 
-tok() { cof token create --role "$1" --tenant "$2" --principal "$3" --out "$T/$3.tok" >/dev/null 2>&1; }
-tok support acme sup_acme
-tok support '*' sup_all
-tok customer beta cust_beta
-tok admin '*' root
-tok analyst '*' ana
-tok admin acme adm_acme
+# Principals through reviewed grants (lib.sh mktoken: token in $T/tok.NAME); adm1 is
+# one of the first administrators (admin on every tenant).
+check "support on acme" mktoken sup_acme support acme
+check "support on every tenant" mktoken sup_all support '*'
+check "customer of beta" mktoken cust_beta customer beta
+check "analyst" mktoken ana analyst '*'
+check "admin of acme only" mktoken adm_acme admin acme
+ROOT=$ADMT/adm1.token
 total() { cof stats --json | python3 -c "import json,sys; print(sum(g['count'] for g in json.load(sys.stdin)['groups']))"; }
 eq "stats total 40" 40 "$(total)"
 
 # ---- find
-out=$(cof subject find $A --token-file "$T/sup_acme.tok" --json); rc=$?
+out=$(cof subject find $A --token-file "$T/tok.sup_acme" --json); rc=$?
 eq "find (support on acme): exit 0" 0 $rc
 eq "find (support on acme): 7 events" 7 "$(grep -c . <<<"$out")"
 check "find (support on acme): only acme" bash -c "! grep -q '\"tenant\":\"beta\"' <<<'$out'"
@@ -58,30 +59,30 @@ check "find: every event names the address in clear" \
   bash -c "[ \"\$(grep -c '$A' <<<'$out')\" = 7 ]"
 check "find: the sasl_username match is there" grep -q "\"sasl_username\":\"$A\"" <<<"$out"
 check "find: the orig_recipient match is there" grep -q "\"orig_recipient\":\"$A\"" <<<"$out"
-out=$(cof subject find $A --token-file "$T/sup_all.tok" --json)
+out=$(cof subject find $A --token-file "$T/tok.sup_all" --json)
 eq "find (support on *): 10 events across both tenants (mail to oneself once)" 10 "$(grep -c . <<<"$out")"
 eq "find (support on *): 3 of them beta" 3 "$(grep -c '"tenant":"beta"' <<<"$out")"
-out=$(cof subject find $A --token-file "$T/cust_beta.tok"); rc=$?
+out=$(cof subject find $A --token-file "$T/tok.cust_beta"); rc=$?
 eq "find (customer of beta): exit 0" 0 $rc
 check "find (customer of beta): the table shows beta's events only" \
   bash -c "grep -q 'tenant beta' <<<'$out' && ! grep -q 'tenant acme' <<<'$out'"
-out=$(cof subject find $A --token-file "$T/root.tok" 2>&1); rc=$?
+out=$(cof subject find $A --token-file "$ROOT" 2>&1); rc=$?
 eq "find as admin: exit 1 (separation of duties)" 1 $rc
 check "find as admin: says which role it needs" grep -q "support or customer role" <<<"$out"
-cof subject find $A --token-file "$T/ana.tok" >/dev/null 2>&1
+cof subject find $A --token-file "$T/tok.ana" >/dev/null 2>&1
 eq "find as analyst: exit 1" 1 $?
-out=$(cof subject find $A --token-file "$T/sup_acme.tok" --tenant beta 2>&1); rc=$?
+out=$(cof subject find $A --token-file "$T/tok.sup_acme" --tenant beta 2>&1); rc=$?
 eq "find --tenant outside the scope: exit 1" 1 $rc
 check "find --tenant outside the scope: refused, not silently empty" grep -q "lacks it" <<<"$out"
 cof subject find $A >/dev/null 2>&1
 eq "find without a token: exit 1" 1 $?
-COFFER_TOKEN_FILE="$T/sup_acme.tok" cof subject find $A --json > "$T/env.out"
+COFFER_TOKEN_FILE="$T/tok.sup_acme" cof subject find $A --json > "$T/env.out"
 eq "COFFER_TOKEN_FILE works too" 7 "$(grep -c . < "$T/env.out")"
 cof subject find >/dev/null 2>&1
 eq "find without ADDRESS: exit 2" 2 $?
 
 # ---- export
-cof subject export $A --token-file "$T/sup_all.tok" --out "$T/alice.json" 2>"$T/err"; rc=$?
+cof subject export $A --token-file "$T/tok.sup_all" --out "$T/alice.json" 2>"$T/err"; rc=$?
 eq "export: exit 0" 0 $rc
 eq "export file mode 0600" 600 "$(stat -c %a "$T/alice.json")"
 check "export: a complete article 15 document" python3 - "$T/alice.json" "$A" <<'EOF'
@@ -101,31 +102,37 @@ both = [e for e in d["events"] if set(e["matched_as"]) == {"recipient", "sender"
 assert len(both) == 1, both
 EOF
 before=$(sha256sum < "$T/alice.json")
-cof subject export $A --token-file "$T/sup_all.tok" --out "$T/alice.json" >/dev/null 2>&1
+cof subject export $A --token-file "$T/tok.sup_all" --out "$T/alice.json" >/dev/null 2>&1
 eq "export onto an existing file: exit 1" 1 $?
 eq "export: the existing file is untouched" "$before" "$(sha256sum < "$T/alice.json")"
 
 # ---- lockdown: no personal-field read or export
-cp -p "$DATA/access.json" "$T/access.saved"
-python3 - "$DATA/access.json" <<'EOF'
-import json, os, sys
-p = sys.argv[1]; j = json.load(open(p))
-j["lockdown"] = {"since": "2026-11-24T00:00:00Z", "by": "root", "reason": "test"}
-open(p, "w").write(json.dumps(j)); os.chmod(p, 0o600)
-EOF
-out=$(cof subject find $A --token-file "$T/sup_all.tok" 2>&1); rc=$?
+as_admin 1 lockdown --reason "test" >/dev/null 2>&1
+eq "lockdown declared" 0 $?
+out=$(cof subject find $A --token-file "$T/tok.sup_all" 2>&1); rc=$?
 eq "find during a lockdown: exit 1" 1 $rc
 check "find during a lockdown: says so" grep -q "lockdown" <<<"$out"
-cp -p "$T/access.saved" "$DATA/access.json"
+cof subject export $A --token-file "$T/tok.sup_all" --out "$T/locked.json" >/dev/null 2>&1
+eq "export during a lockdown: exit 1" 1 $?
+check "export during a lockdown: no file" test ! -e "$T/locked.json"
+out=$(as_admin 1 lockdown lift --reason "over" --json 2>/dev/null)
+lid=$(jfield "$out" id); st=$(jfield "$out" state)
+for n in 2 3; do
+  [ "$st" = applied ] && break
+  st=$(jfield "$(as_admin $n acl approve "$lid" --json)" state)
+done
+eq "lockdown lifted after review" applied "$st"
+out=$(cof subject find $A --token-file "$T/tok.sup_acme" --json)
+eq "find works again after the lift" 7 "$(grep -c . <<<"$out")"
 
 # ---- erase
-cof subject erase $A --token-file "$T/sup_all.tok" >/dev/null 2>&1
+cof subject erase $A --token-file "$T/tok.sup_all" >/dev/null 2>&1
 eq "erase as support: exit 1 (needs admin)" 1 $?
-out=$(cof subject erase $A --token-file "$T/adm_acme.tok" --tenant beta 2>&1); rc=$?
+out=$(cof subject erase $A --token-file "$T/tok.adm_acme" --tenant beta 2>&1); rc=$?
 eq "erase by an admin of acme on beta: exit 1" 1 $rc
 eq "nothing erased by refused requests" 40 "$(total)"
 segs_before=$(ls "$DATA/seg" | sort)
-out=$(cof subject erase $A --token-file "$T/root.tok"); rc=$?
+out=$(cof subject erase $A --token-file "$ROOT"); rc=$?
 eq "erase: exit 0" 0 $rc
 echo "$out"
 check "receipt: has a time" grep -Eq '^  time +2026-|^  time +20[0-9][0-9]-' <<<"$out"
@@ -141,7 +148,7 @@ check "erase: every touched segment file replaced" \
   bash -c "[ -n \"\$(comm -23 <(echo '$segs_before') <(ls '$DATA/seg' | sort))\" ]"
 
 eq "after erase: stats total dropped by exactly 10" 30 "$(total)"
-out=$(cof subject find $A --token-file "$T/sup_all.tok" --json)
+out=$(cof subject find $A --token-file "$T/tok.sup_all" --json)
 eq "after erase: find returns nothing" 0 "$(grep -c . <<<"$out")"
 for opt in --rcpt --sender --orig-rcpt --sasl; do
   eq "after erase: search $opt (blind index) finds nothing" "no matching events" "$(cof search $opt $A)"
@@ -156,7 +163,7 @@ eq "the 30 other events of the same segments are still found, unsealed" 30 "$n"
 check "the store verifies after the rewrite" cof verify
 check "the address appears nowhere in the data directory" bash -c "! grep -rqF '$A' '$DATA'"
 
-out=$(cof subject erase $A --token-file "$T/root.tok" --json); rc=$?
+out=$(cof subject erase $A --token-file "$ROOT" --json); rc=$?
 eq "a second erase: exit 0" 0 $rc
 check "a second erase: JSON receipt, 0 events, complete" \
   python3 -c "import json,sys; r=json.loads(sys.argv[1]); assert r['events_erased']==0 and r['complete'] and r['subject_reference']=='$blind'" "$out"
@@ -187,7 +194,7 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 check "the other writer holds the lock" grep -q ":$ino " /proc/locks
-out=$(cof subject erase bob0@acme.example --token-file "$T/root.tok" 2>&1); rc=$?
+out=$(cof subject erase bob0@acme.example --token-file "$ROOT" 2>&1); rc=$?
 kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
 eq "erase while another writer holds the store: exit 1" 1 $rc
 check "erase while held: says it needs the writer lock" grep -q "needs the writer lock" <<<"$out"
