@@ -151,6 +151,10 @@ cof_status cof_retention_run(cof_store *s, const cof_access *a, int64_t now,
 {
     plan_ctx p;
     char marker[4200];
+    if (!cof_store_writable(s)) {
+        memset(rep, 0, sizeof *rep);
+        return COF_ERR(COF_DENIED, "retention needs the store opened for writing");
+    }
     cof_status st = plan_collect(s, a, now, rep, &p);
     if (!st)
         st = marker_path(s, marker, sizeof marker);

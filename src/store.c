@@ -925,6 +925,7 @@ cof_status cof_store_close(cof_store *s)
 }
 
 cof_keyring *cof_store_keyring(cof_store *s) { return s->kr; }
+int cof_store_writable(const cof_store *s) { return (s->flags & COF_STORE_WRITE) != 0; }
 const cof_config *cof_store_config(cof_store *s) { return s->cfg; }
 
 /* ---------------------------------------------------------------- read path */

@@ -47,6 +47,7 @@ cof_status cof_store_close(cof_store *s) COF_MUST_USE;
 void cof_store_abandon(cof_store *s);
 
 cof_keyring *cof_store_keyring(cof_store *s); /* NULL with COF_STORE_NOKEY */
+int cof_store_writable(const cof_store *s);   /* opened with COF_STORE_WRITE */
 const cof_config *cof_store_config(cof_store *s);
 
 /* ---- write path ---- */

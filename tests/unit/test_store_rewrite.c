@@ -18,6 +18,7 @@
 #include "ingest.h"
 #include "output.h"
 #include "query.h"
+#include "retention.h"
 #include "seal.h"
 #include "store.h"
 
@@ -389,6 +390,50 @@ static void test_flush_refuses_shredded(void **state)
     OK(cof_store_close(s));
 }
 
+/* A run that crashed after destroying keys left the marker: the next run rotates the
+ * master key although nothing is due any more, and clears the marker. */
+static void test_retention_resumes_rotation(void **state)
+{
+    (void)state;
+    cof_store *s = open_w();
+    add_events(s, "a", DAY, 5, 1, 0);
+    OK(cof_store_close(s));
+    uint8_t *before, *after;
+    size_t n1, n2;
+    OK(cof_fs_read_file(cfg.key_file, 64, &before, &n1));
+    cof_retention_report rep;
+    OK(cof_store_open(&cfg, 0, &s)); /* read-only: refused */
+    assert_int_equal(cof_retention_run(s, NULL, (int64_t)(DAY + 100) * DAY_US, &rep), COF_DENIED);
+    cof_retention_report_free(&rep);
+    cof_store_abandon(s);
+    s = open_w();
+    OK(cof_retention_run(s, NULL, (int64_t)(DAY + 100) * DAY_US, &rep)); /* keep forever */
+    assert_int_equal(rep.rotated, 0);
+    assert_int_equal(rep.n, 1);
+    assert_int_equal(rep.t[0].days_held, 1);
+    assert_int_equal(rep.t[0].days_due, 0);
+    cof_retention_report_free(&rep);
+    sh("echo owed > %s/%s", cfg.data_dir, COF_RETENTION_PENDING);
+    OK(cof_retention_run(s, NULL, (int64_t)(DAY + 100) * DAY_US, &rep));
+    assert_int_equal(rep.days_shredded, 0);
+    assert_int_equal(rep.rotated, 1);
+    assert_int_equal(rep.rotation_resumed, 1);
+    cof_retention_report_free(&rep);
+    OK(cof_store_close(s));
+    char marker[4200];
+    snprintf(marker, sizeof marker, "%s/%s", cfg.data_dir, COF_RETENTION_PENDING);
+    assert_int_equal(access(marker, F_OK), -1);
+    OK(cof_fs_read_file(cfg.key_file, 64, &after, &n2));
+    assert_int_equal(n1, 32);
+    assert_int_equal(n2, 32);
+    assert_memory_not_equal(before, after, 32);
+    free(before);
+    free(after);
+    s = open_w(); /* the store opens with the rotated key, the data is still there */
+    assert_int_equal(rows_of(s, "a", DAY), 5);
+    OK(cof_store_close(s));
+}
+
 int main(void)
 {
     OK(cof_seal_init());
@@ -397,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewrite_keeps_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_refuses_shredded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_resumes_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
