@@ -32,7 +32,7 @@
 #define PATH_CAP 160
 
 static const char *const role_names[COF_NROLES] = {
-    "ingest", "support", "analyst", "auditor", "admin", "customer", "metrics"
+    "ingest", "support", "analyst", "auditor", "admin", "customer", "metrics", "exporter"
 };
 
 const char *cof_role_name(cof_role r)
@@ -48,7 +48,7 @@ cof_status cof_role_parse(cof_str s, cof_role *out)
             return COF_OK;
         }
     return COF_ERR(COF_BADINPUT, "unknown role (use ingest, support, analyst, auditor, admin, "
-                   "customer or metrics)");
+                   "customer, metrics or exporter)");
 }
 
 uint32_t cof_role_perms(cof_role r)
@@ -61,6 +61,7 @@ uint32_t cof_role_perms(cof_role r)
     case COF_ROLE_ADMIN: return COF_PERM_ADMIN | COF_PERM_METRICS; /* never TRAIL */
     case COF_ROLE_CUSTOMER: return COF_PERM_TRAIL | COF_PERM_STATS;
     case COF_ROLE_METRICS: return COF_PERM_METRICS;
+    case COF_ROLE_EXPORTER: return COF_PERM_EXPORT; /* only through approved exports */
     default: return 0;
     }
 }

@@ -23,7 +23,8 @@
  *  2. Roles: ingest = INGEST; support = TRAIL (exact-match, unsealed); analyst =
  *     STATS; auditor = AUDIT|METRICS; admin = ADMIN|METRICS (never TRAIL: separation
  *     of duties); customer = TRAIL|STATS and must name exactly one tenant, never "*";
- *     metrics = METRICS. Unknown roles are a parse error, not ignored.
+ *     metrics = METRICS; exporter = EXPORT (reads personal data only through bulk
+ *     exports a second person approved, export.h). Unknown roles are a parse error.
  *  3. Names: principals 1..64 of [A-Za-z0-9._@-]; tenants as cof_tenant_name_valid.
  *
  * Tokens: "cof_" || 16 hex id || "_" || 43 base64url chars (256 random bits). Stored:
@@ -67,7 +68,7 @@ enum {
 
 typedef enum {
     COF_ROLE_INGEST = 0, COF_ROLE_SUPPORT, COF_ROLE_ANALYST, COF_ROLE_AUDITOR,
-    COF_ROLE_ADMIN, COF_ROLE_CUSTOMER, COF_ROLE_METRICS, COF_NROLES
+    COF_ROLE_ADMIN, COF_ROLE_CUSTOMER, COF_ROLE_METRICS, COF_ROLE_EXPORTER, COF_NROLES
 } cof_role;
 
 const char *cof_role_name(cof_role r);

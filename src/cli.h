@@ -8,6 +8,7 @@
 #include "config.h"
 #include "audit.h"
 #include "keyring.h"
+#include "ingest.h"
 #include "status.h"
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,17 @@ int cof_cmd_audit(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_token(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_serve(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_poison(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_export(const cof_config *cfg, int argc, char **argv);
+
+/* File ingest's inbound poison check (poison_cli.c): when DATA/poison.reg exists, opens
+ * it and the alert sinks and hooks them into o, so mail to a poison address raises
+ * "poison.left" (once per set per run). *out is NULL when there is nothing to watch.
+ * Close after the run (flushes the alerts). */
+typedef struct cof_poison_watch cof_poison_watch;
+cof_status cof_poison_watch_open(const cof_config *cfg, cof_store *s, cof_ingest_opts *o,
+                                 cof_poison_watch **out) COF_MUST_USE;
+void cof_poison_watch_close(cof_poison_watch *w);
 int cof_cmd_acl(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_lockdown(const cof_config *cfg, int argc, char **argv);
 /* token_cli.c: the first administrators (coffer init --admins, coffer acl bootstrap). */

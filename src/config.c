@@ -197,6 +197,7 @@ cof_status cof_config_init(cof_config *c)
     c->prefix_v4 = 24;
     c->prefix_v6 = 48;
     c->cache_mb = 1024;
+    c->export_per_day = 3;
     c->retention_ceiling_days = 400;
     c->srv.max_connections = 10000;
     c->srv.per_ip_connections = 512;
@@ -516,6 +517,8 @@ cof_status cof_config_set(cof_config *c, cof_str key, cof_str v, const char *whe
         return parse_u32(v, 1, 36500, &c->retention_ceiling_days, "retention_ceiling_days", where);
     if (cof_str_eq_lit(key, "cache_mb"))
         return parse_u32(v, 16, 1u << 20, &c->cache_mb, "cache_mb", where);
+    if (cof_str_eq_lit(key, "export_per_day"))
+        return parse_u32(v, 1, 1000, &c->export_per_day, "export_per_day", where);
     if ((st = set_server_key(c, key, v, where)) != COF_AGAIN)
         return st;
     if (cof_str_eq_lit(key, "prefix_v4"))

@@ -26,6 +26,7 @@
  *   allowed_networks = CIDR[,CIDR...] (probe targets; default 127.0.0.0/8,::1/128)
  *   alert.syslog = on|off   alert.webhook = https://...   alert.webhook_secret_file = FILE
  *   alert.webhook_ca = FILE   alert.command = /path   probe.pin_sha256 = HEX
+ * Governance: export_per_day = N (bulk export requests per requester per 24 h; 3)
  * POLICY is "keep", "drop", or a comma list of seal|blind with optional domain|prefix,
  * or domain|prefix alone. */
 #ifndef COF_CONFIG_H
@@ -126,6 +127,7 @@ typedef struct {
     char alert_command[4096];        /* alert.command ("" = none) */
     char probe_pin_sha256[65];       /* probe.pin_sha256, lowercase hex ("" = none) */
     /* --- end probe and alert sinks --- */
+    uint32_t export_per_day;         /* bulk export requests per requester per 24 h; 3 */
 } cof_config;
 
 /* Defaults (data_dir "./coffer-data", key_file "~/.config/coffer/master.key"). */

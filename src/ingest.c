@@ -75,6 +75,16 @@ cof_status cof_event_sink_add(cof_event_sink *k, const cof_event *ev, const char
         k->live_day = day;
         k->live_known = 1;
     }
+    if (k->poison && k->on_poison && cof_poison_nsets(k->poison)) {
+        static const cof_field to[2] = { COF_F_RECIPIENT, COF_F_ORIG_RECIPIENT };
+        for (int i = 0; i < 2; i++) {
+            cof_poison_hit hit;
+            if (ev->f[to[i]].n && cof_poison_match_address(k->poison, ev->f[to[i]], &hit)) {
+                k->on_poison(k->poison_ctx, &hit);
+                break;
+            }
+        }
+    }
     cof_record rec;
     if ((st = cof_policy_apply(k->cfg, tenant, k->last_key, ev, &k->scratch, &rec)))
         return st;
@@ -202,6 +212,9 @@ cof_status cof_ingest_run(cof_store *s, const char *const *paths, int npaths,
     x.kr = cof_store_keyring(s);
     x.sum = sum;
     cof_event_sink_init(&x.sink, s);
+    x.sink.poison = o->poison;
+    x.sink.on_poison = o->on_poison;
+    x.sink.poison_ctx = o->poison_ctx;
     if (!x.kr)
         return COF_ERR(COF_DENIED, "ingest needs the master key");
     if (o->follow && npaths != 1)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "correlate.h"
+#include "poison.h"
 #include "policy.h"
 #include "store.h"
 
@@ -27,6 +28,10 @@ typedef struct {
     int follow;                  /* tail -F the (single) file */
     int progress;                /* 1: force the progress bar; 0: only on a terminal */
     volatile sig_atomic_t *stop; /* set by a signal handler to end follow mode */
+    /* Inbound "data has left" check (see cof_event_sink); NULL: none. */
+    const cof_poison *poison;
+    void (*on_poison)(void *ctx, const cof_poison_hit *hit);
+    void *poison_ctx;
 } cof_ingest_opts;
 
 typedef struct {
@@ -42,7 +47,11 @@ typedef struct {
 
 /* Tenant attribution, field policy (sealing) and store add of one event: the step every
  * ingest path shares (files, the server's spool). The tenant's blind-index key is
- * cached across events, since runs of one tenant are the common case. */
+ * cached across events, since runs of one tenant are the common case.
+ * With poison set (and sets registered), every event whose recipient or original
+ * recipient is a poison address calls on_poison(poison_ctx, hit) before it is stored:
+ * mail reached an address that exists only in coffer's data, so that data has left
+ * (poison.h). The event is stored as usual. */
 typedef struct {
     cof_store *s;
     const cof_config *cfg;
@@ -54,6 +63,9 @@ typedef struct {
     int live_known;
     uint64_t shredded;      /* events refused: their tenant-day was crypto-shredded */
     cof_policy_scratch scratch;
+    const cof_poison *poison;
+    void (*on_poison)(void *ctx, const cof_poison_hit *hit);
+    void *poison_ctx;
 } cof_event_sink;
 
 void cof_event_sink_init(cof_event_sink *k, cof_store *s);

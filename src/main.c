@@ -51,6 +51,8 @@ static const char usage_main[] =
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
     "  retention show|run      per-tenant retention: crypto-shred expired tenant-days\n"
     "  subject find|export|erase ADDRESS  data-subject access and erasure (GDPR 15, 17)\n"
+    "  poison plant|list       synthetic trap records that catch bulk reads (docs/POISON.md)\n"
+    "  export request|approve|reject|list|fetch  bulk export under approval (docs/EXPORT.md)\n"
     "  help [COMMAND]          this text, or a command's options\n"
     "\n"
     "Global options (also settable in the config file):\n"
@@ -363,8 +365,14 @@ static int cmd_ingest(globals *g, int argc, char **argv)
         return 1;
     }
     cof_ingest_summary sum;
-    st = cof_ingest_run(s, files, nfiles, &o, &sum);
+    cof_poison_watch *pw = NULL;
+    st = cof_poison_watch_open(&g->cfg, s, &o, &pw);
+    if (!st)
+        st = cof_ingest_run(s, files, nfiles, &o, &sum);
+    else
+        memset(&sum, 0, sizeof sum);
     cof_status cst = cof_store_close(s);
+    cof_poison_watch_close(pw);
     if (!st)
         st = cst;
     free(files);
@@ -760,7 +768,8 @@ int main(int argc, char **argv)
     if (nrest == 0 || !strcmp(rest[0], "help") || !strcmp(rest[0], "--help") || !strcmp(rest[0], "-h")) {
         if (nrest >= 2 && !strcmp(rest[0], "help") &&
             (!strcmp(rest[1], "serve") || !strcmp(rest[1], "token") || !strcmp(rest[1], "audit") ||
-             !strcmp(rest[1], "probe") || !strcmp(rest[1], "init") || !strcmp(rest[1], "check"))) {
+             !strcmp(rest[1], "probe") || !strcmp(rest[1], "init") || !strcmp(rest[1], "check") ||
+             !strcmp(rest[1], "poison") || !strcmp(rest[1], "export"))) {
             /* Commands that print their own usage: "help X" is "X --help". */
             static char help_opt[] = "--help";
             rest[0] = rest[1];
@@ -812,6 +821,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "token")) rc = cof_cmd_token(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "audit")) rc = cof_cmd_audit(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "poison")) rc = cof_cmd_poison(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "export")) rc = cof_cmd_export(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "acl")) rc = cof_cmd_acl(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "lockdown")) rc = cof_cmd_lockdown(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "retention")) rc = cof_cmd_retention(&g.cfg, cargc, cargv);

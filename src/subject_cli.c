@@ -21,10 +21,13 @@
 #include <sodium.h>
 
 #include "access.h"
+#include "change.h"
 #include "cli.h"
 #include "fsutil.h"
 #include "ident.h"
+#include "notice.h"
 #include "output.h"
+#include "poison.h"
 #include "subject.h"
 #include "timefmt.h"
 
@@ -239,6 +242,31 @@ out:
     return st;
 }
 
+/* An answer holding a planted poison record (docs/POISON.md): nobody legitimately
+ * looks one up. The answer is withheld, the caller suspended at once (a narrowing
+ * change) and poison.hit raised; the audit record says "denied". */
+static void poisoned(const cof_config *cfg, cof_keyring *kr, const char *who, const char *action,
+                     const char *blind, const cof_poison_hit *hit, const char *const *tenants,
+                     size_t ntenants)
+{
+    char change_id[COF_CHANGE_IDLEN + 1] = "", summary[600], details[600], params[300];
+    cof_status st = cof_change_suspend(cfg->data_dir, who, "coffer",
+                                       "a data-subject lookup reached a poison record",
+                                       cof_time_now_us(), change_id);
+    if (st)
+        cof_cli_fail(st, "subject: suspending the caller");
+    snprintf(summary, sizeof summary, "%s by %s would have returned poison set %s of tenant %s: "
+             "withheld, %s suspended", action, who, hit->set_id, hit->tenant, who);
+    snprintf(details, sizeof details, "{\"principal\":\"%s\",\"tenant\":\"%s\",\"set\":\"%s\","
+             "\"change\":\"%s\",\"value\":\"%s\"}", who, hit->tenant, hit->set_id, change_id, blind);
+    snprintf(params, sizeof params, "{\"value\":\"%s\",\"subjects\":1,\"unsealed\":false,"
+             "\"poison\":\"%s\"}", blind, hit->set_id);
+    cof_notice n = { who, action, params, "denied", tenants, ntenants, 0, "poison.hit",
+                     COF_SEV_CRITICAL, summary, details };
+    if (cof_notice_record(cfg, kr, &n))
+        cof_cli_fail(COF_IO, "subject: audit");
+}
+
 static int split_list(char *buf, const char **out, size_t cap, size_t *n)
 {
     *n = 0;
@@ -411,6 +439,20 @@ int cof_cmd_subject(const cof_config *cfg, int argc, char **argv)
     if (sub != SUB_ERASE) {
         if ((st = cof_subject_find(s, tenants, ntenants, cof_str_make(address, alen), 1, &res)))
             goto fail;
+        cof_poison *pz = NULL;
+        if ((st = cof_poison_open(cfg->data_dir, cof_store_keyring(s), &pz)))
+            goto fail;
+        cof_poison_hit hit;
+        int trapped = 0;
+        for (size_t i = 0; i < res.n && !trapped && cof_poison_nsets(pz); i++)
+            trapped = cof_poison_match_planted(pz, res.ev[i].tenant, &res.ev[i].e.r, &hit);
+        cof_poison_close(pz);
+        if (trapped) {
+            poisoned(cfg, cof_store_keyring(s), principal, ar.action, blind, &hit, tenants,
+                     ntenants);
+            st = COF_ERR(COF_DENIED, "the answer was withheld");
+            goto fail;
+        }
         uint32_t fm = 0;
         for (size_t i = 0; i < res.n; i++)
             fm |= res.ev[i].matched;

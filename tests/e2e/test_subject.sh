@@ -183,6 +183,25 @@ check "audit: subject.erase record at the receipt's seq, 10 events, both tenants
 check "audit: the address is in no record" bash -c "! grep -q '$A' <<<'$out'"
 check "audit: the trail verifies" cof audit verify
 
+# ---- a poison record in the answer: withheld, the caller suspended
+as_admin 1 poison plant --tenant acme --count 3 --domain traps.example.net \
+  --reveal "$T/traps.txt" >/dev/null 2>&1
+eq "poison plant: exit 0" 0 $?
+trap_addr=$(head -1 "$T/traps.txt")
+out=$(cof subject find "$trap_addr" --token-file "$T/tok.sup_acme" --json 2>"$T/err"); rc=$?
+eq "find of a poison address: exit 1" 1 $rc
+eq "find of a poison address: nothing shown" "" "$out"
+check "find of a poison address: withheld" grep -q "withheld" "$T/err"
+cof subject export "$trap_addr" --token-file "$T/tok.sup_all" --out "$T/trap.json" 2>/dev/null
+eq "export of a poison address: exit 1" 1 $?
+check "export of a poison address: no file" test ! -e "$T/trap.json"
+cof subject find $A --token-file "$T/tok.sup_acme" >/dev/null 2>&1
+eq "the caller is suspended at once" 1 $?
+out=$(cof audit show --json)
+check "audit: the withheld find is recorded as denied with the poison set" \
+  bash -c "grep '\"action\":\"subject.find\"' <<<'$out' | grep '\"principal\":\"sup_acme\"' | grep -q '\"poison\":\"[0-9a-f]*\".*\"outcome\":\"denied\"'"
+check "audit: the poison address is in no record" bash -c "! grep -q '$trap_addr' <<<'$out'"
+
 # ---- the writer lock
 cof ingest --follow "$T/ev.jsonl" --format json >/dev/null 2>&1 &
 fpid=$!
