@@ -60,7 +60,18 @@ cof_status cof_event_sink_add(cof_event_sink *k, const cof_event *ev, const char
         snprintf(k->last_tenant, sizeof k->last_tenant, "%s", tenant);
         k->live_known = 0;
     }
-    /* A shredded day is refused here, counted; the store's flush refuses it as well
+    if (k->poison && k->on_poison && cof_poison_nsets(k->poison)) {
+        static const cof_field to[2] = { COF_F_RECIPIENT, COF_F_ORIG_RECIPIENT };
+        for (int i = 0; i < 2; i++) {
+            cof_poison_hit hit;
+            if (ev->f[to[i]].n && cof_poison_match_address(k->poison, ev->f[to[i]], &hit)) {
+                k->on_poison(k->poison_ctx, &hit);
+                break;
+            }
+        }
+    }
+    /* After the poison check (mail reaching a trap is news whatever its day). A
+     * shredded day is refused here, counted; the store's flush refuses it as well
      * should retention shred the day after this check (store.c invariant 5). */
     uint32_t day = ev->time_us > 0 ? (uint32_t)(ev->time_us / 86400000000LL) : 0;
     if (!k->live_known || k->live_day != day) {
@@ -74,16 +85,6 @@ cof_status cof_event_sink_add(cof_event_sink *k, const cof_event *ev, const char
             return st;
         k->live_day = day;
         k->live_known = 1;
-    }
-    if (k->poison && k->on_poison && cof_poison_nsets(k->poison)) {
-        static const cof_field to[2] = { COF_F_RECIPIENT, COF_F_ORIG_RECIPIENT };
-        for (int i = 0; i < 2; i++) {
-            cof_poison_hit hit;
-            if (ev->f[to[i]].n && cof_poison_match_address(k->poison, ev->f[to[i]], &hit)) {
-                k->on_poison(k->poison_ctx, &hit);
-                break;
-            }
-        }
     }
     cof_record rec;
     if ((st = cof_policy_apply(k->cfg, tenant, k->last_key, ev, &k->scratch, &rec)))
