@@ -21,6 +21,7 @@
 #include "apiparam.h"
 #include "buf.h"
 #include "output.h"
+#include "poison.h"
 #include "query.h"
 #include "api_int.h"
 #include "server_int.h"
@@ -378,6 +379,8 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
     size_t total = 0;
     int truncated = 0;
     pthread_mutex_lock(&s->store_mu);
+    if (cof_poison_reload_if_changed(s->poison, NULL) != COF_OK)
+        fprintf(stderr, "coffer serve: poison registry not reloaded: %s\n", cof_err_msg());
     for (size_t i = 0; i < nq && !st; i++) {
         cof_trail_query q = { .field = tp.field, .value = cof_str_make(value, vn),
                               .since = since, .until = until, .tenant = all ? NULL : names[i],
@@ -390,7 +393,28 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
             truncated |= res[i].truncated && q.limit >= COF_MAX_TRAIL_EVENTS;
         }
     }
+    /* Poison: an answer that would include a trap record is withheld, whatever else it
+     * holds (the registry is read under store_mu). */
+    cof_poison_hit hit;
+    int poisoned = 0;
+    if (!st && cof_poison_nsets(s->poison)) {
+        size_t pend = off + limit < total ? off + limit : total, k = 0;
+        for (size_t i = 0; i < nq && !poisoned; i++)
+            for (size_t j = 0; j < res[i].n && !poisoned; j++, k++) {
+                if (k < off || k >= pend)
+                    continue;
+                const cof_record *pr = &res[i].ev[j].r;
+                char tn[COF_MAX_TENANT_NAME + 1];
+                snprintf(tn, sizeof tn, "%.*s", (int)pr->clear[COF_F_TENANT].n,
+                         pr->clear[COF_F_TENANT].p ? pr->clear[COF_F_TENANT].p : "");
+                poisoned = cof_poison_match_record(s->poison, tn, pr, &hit);
+            }
+    }
     pthread_mutex_unlock(&s->store_mu);
+    if (poisoned) {
+        ret = cof_api_poison_hit(s, c, r, ai, &hit);
+        goto out;
+    }
     if (st) {
         ret = cof_api_finish_err(s, c, r, ai, st == COF_BADINPUT ? 400 : 500,
                          st == COF_BADINPUT ? "invalid value" : "the lookup failed", 0);
@@ -1029,7 +1053,8 @@ enum MHD_Result cof_api_handler(void *cls, struct MHD_Connection *c, const char 
     if (!strcmp(url, "/v1/events") && !strcmp(method, "POST"))
         return route_events(s, c, r, &ai);
     enum MHD_Result gret;
-    if (cof_api_gov_route(s, c, r, &ai, url, method, &gret))
+    if (cof_api_gov_route(s, c, r, &ai, url, method, &gret) ||
+        cof_api_export_route(s, c, r, &ai, url, method, &gret))
         return gret;
     static const char *const known[] = { "/v1/trail", "/v1/stats", "/v1/audit", "/v1/whoami",
                                          "/metrics", "/v1/events", NULL };

@@ -226,6 +226,35 @@ static enum MHD_Result lockdown_status(cof_server *s, struct MHD_Connection *c, 
              : cof_api_finish_err(s, c, r, ai, 500, "out of memory", 0);
 }
 
+enum MHD_Result cof_api_poison_hit(cof_server *s, struct MHD_Connection *c, req *r,
+                                   audit_info *ai, const cof_poison_hit *hit)
+{
+    char cid[COF_CHANGE_IDLEN + 1] = "";
+    cof_status st = cof_change_suspend(s->cfg->data_dir, r->p->name, "coffer",
+                                       "a response would have included a poison record",
+                                       cof_time_now_us(), cid);
+    if (st && st != COF_EXISTS)
+        fprintf(stderr, "coffer serve: suspending %s failed: %s\n", r->p->name, cof_err_msg());
+    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "principal", r->p->name, "source", r->source,
+                          "set", hit->set_id, "kind", cof_poison_kind_name(hit->kind), "tenant",
+                          hit->tenant, "change", cid);
+    char *ds = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    char sum[200];
+    snprintf(sum, sizeof sum, "poison record reached by %s: response withheld, principal suspended",
+             r->p->name);
+    cof_server_alert(s, "poison.hit", COF_SEV_CRITICAL, sum, ds);
+    free(ds);
+    if (!ai->params)
+        ai->params = json_object();
+    if (ai->params) {
+        json_object_set_new(ai->params, "poison", json_string(hit->set_id));
+        json_object_set_new(ai->params, "suspended", json_string(cid));
+    }
+    json_decref(d);
+    /* The answer does not say why: a caller must not learn which records are traps. */
+    return cof_api_finish_err(s, c, r, ai, 403, "this principal is suspended", 0);
+}
+
 int cof_api_gov_route(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
                       const char *url, const char *method, enum MHD_Result *ret)
 {

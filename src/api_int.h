@@ -8,6 +8,7 @@
 
 #include "apiparam.h"
 #include "buf.h"
+#include "poison.h"
 #include "server_int.h"
 
 #define MAX_IDS_TEXT 4000
@@ -53,6 +54,14 @@ const char *cof_api_arg(struct MHD_Connection *c, const char *k);
 int cof_api_tenants_for(cof_server *s, req *r, uint32_t perm, const char *want, int *all,
                         const char **names, uint32_t *n);
 void cof_api_args_of(struct MHD_Connection *c, kvset *k);
+
+/* A response would have included a poison record: withhold it, suspend the principal
+ * at once (a narrowing change), raise poison.hit, answer 403. (api_gov.c) */
+enum MHD_Result cof_api_poison_hit(cof_server *s, struct MHD_Connection *c, req *r,
+                                   audit_info *ai, const cof_poison_hit *hit);
+/* api_export.c: /v1/exports[...]; 0 when url is not one of them. */
+int cof_api_export_route(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
+                         const char *url, const char *method, enum MHD_Result *ret);
 
 /* api_gov.c: /v1/changes, /v1/changes/ID[/approve|/reject], /v1/lockdown[/lift]. 0 when
  * url is not one of them (nothing sent). */

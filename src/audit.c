@@ -1,19 +1,32 @@
-/* audit.c - the audit trail writer: group-committed, hash-chained, signed (audit.h).
+/* audit.c - the audit trail writer: group-committed, hash-chained, signed (audit.h),
+ * safe for several processes appending to one trail at once.
  *
- * State of one writer (all under mu):
- *   next_seq, prev    the chain: seq and hash the next formatted line gets/links to
- *   pending           lines formatted but not yet written, seqs pending_first..next_seq-1
- *   durable_seq       every seq <= durable_seq is written and fdatasync'ed
- *   leader            1 while one appender writes a batch outside the lock
- *   failed            sticky: set by the first failed write/fsync/HEAD update
+ * Several processes (the server, CLI commands) may hold a writer on the same trail.
+ * The chain (seq, prev) is therefore assigned only while the exclusive flock on
+ * DATA_DIR/audit/LOCK is held, and the writer first catches up with whatever other
+ * processes appended since it last wrote (sync_tail).
  *
- *   append:  lock -> format line into pending (seq, prev, hash assigned in order)
- *            -> wait until durable_seq >= my seq; whoever finds no leader becomes
- *            leader: takes all of pending, unlocks, writes + fdatasyncs (rotating
- *            files first if needed), writes HEAD + syslog if the batch holds a
- *            checkpoint, relocks, publishes durable_seq, wakes everyone.
- * Invariants: a line's bytes reach the file in seq order (one leader at a time, batches
- * taken whole); HEAD only ever names a checkpoint that is already durable. */
+ * State of one writer:
+ *   queue       (mu) records formatted without seq/prev ("bodies") and checkpoint
+ *               requests, waiting for a leader; queued_bytes bounds it
+ *   leader      (mu) 1 while one thread runs a batch outside mu
+ *   failed      (mu) sticky: set by the first failed batch (I/O, or a tail that does
+ *               not continue the chain)
+ *   chain       (leader only) next_seq, prev, unsigned_count, fd, cur_path, file_bytes:
+ *               what this process knows of the newest file; true on disk only while
+ *               the flock is held
+ *
+ *   append:  format the body (no lock) -> lock mu, enqueue -> wait until done; whoever
+ *            finds no leader becomes leader: takes the whole queue, unlocks mu,
+ *            flock(LOCK_EX) -> sync_tail (read lines others appended, follow their
+ *            rotation, cut a torn tail a dead writer left) -> assign seq/prev/hash to
+ *            each body, add checkpoints -> write + fdatasync (rotating first if the
+ *            file is full) -> HEAD + syslog if the batch holds a checkpoint -> unlock
+ *            the flock -> relock mu, mark the batch done, wake everyone.
+ * Invariants: a line's bytes reach the file in seq order (one leader per process, one
+ * flock holder across processes, batches taken whole); HEAD only ever names a
+ * checkpoint that is already durable; a batch is written only after this process has
+ * read every line on disk before it (so prev is the real previous line). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -34,28 +48,49 @@
 #include "seal.h"
 #include "timefmt.h"
 
+/* One queued record (a body) or checkpoint request (body NULL); lives on the
+ * appender's stack until done. */
+typedef struct audit_node {
+    struct audit_node *next;
+    const char *body; /* ',"time":...' up to and excluding ',"prev":' */
+    size_t n;
+    uint64_t seq;     /* set by the leader */
+    int done;
+} audit_node;
+
+/* '{"seq":' + 20 digits, ',"prev":"<64 hex>"', the hash tail and the newline */
+#define LINE_OVERHEAD (7 + 20 + 8 + 66 + COF_AUDIT_HASH_TAIL + 1)
+#define BODY_CAP (COF_AUDIT_MAX_LINE - LINE_OVERHEAD)
+/* Sync reads: a whole line always fits twice. */
+#define SYNC_BUF (2 * (size_t)COF_AUDIT_MAX_LINE + 2)
+
 struct cof_audit {
     pthread_mutex_t mu;
-    pthread_cond_t cv;       /* durable_seq advanced, leader released, or pending drained */
+    pthread_cond_t cv;       /* a batch finished, a leader left, or the queue drained */
     pthread_cond_t timer_cv; /* wakes the checkpoint timer (close) */
     pthread_t timer;
     int timer_started, stop;
     char dir[4096];
+    char lock_path[4200];
+    int lock_fd;
+    /* queue (mu) */
+    audit_node *qhead, **qtail;
+    size_t queued_bytes;
+    int leader, failed;
+    uint64_t unsigned_pub;  /* unsigned_count as of the last batch (mu), for the timer */
+    int64_t unsigned_since; /* monotonic us when unsigned_pub became non-zero */
+    /* leader only */
     char cur_path[4200];
     int fd;
-    uint64_t file_bytes, rotate_bytes;
+    uint64_t file_bytes, rotate_bytes; /* bytes of the newest file this process has read */
     uint8_t *sk; /* Ed25519 secret key, sodium_malloc'd */
     uint64_t next_seq;
     uint8_t prev[32];
-    uint64_t unsigned_count;  /* records since the last checkpoint */
-    int64_t unsigned_since;   /* monotonic us of the oldest unsigned record */
-    char *pending, *batch;
-    size_t pending_n, pending_cap, batch_cap;
-    uint64_t pending_first;
-    char *head_line; /* newest checkpoint line in pending (for HEAD), NUL-terminated */
-    size_t head_len;
-    uint64_t durable_seq;
-    int leader, failed;
+    uint64_t unsigned_count; /* records since the last checkpoint on disk */
+    char *batch, *rbuf;
+    size_t batch_n, batch_cap;
+    size_t head_off, head_len; /* the newest checkpoint line in batch (for HEAD) */
+    int have_head;
 };
 
 static int64_t mono_us(void)
@@ -196,27 +231,25 @@ static void finish_line(line_buf *b, const uint8_t prev[32], uint8_t hash[32])
     puts_(b, "}\n");
 }
 
-/* ---- pending lines ---- */
+/* ---- the batch (leader only) ---- */
 
-static cof_status pending_add(cof_audit *a, const char *p, size_t n)
+static cof_status batch_reserve(cof_audit *a, size_t n)
 {
-    if (n > a->pending_cap - a->pending_n) {
-        size_t nc = a->pending_cap ? a->pending_cap : 65536;
-        while (nc - a->pending_n < n)
-            nc *= 2;
-        char *np = realloc(a->pending, nc);
-        if (!np)
-            return COF_ERR(COF_NOMEM, "audit pending buffer");
-        a->pending = np;
-        a->pending_cap = nc;
-    }
-    memcpy(a->pending + a->pending_n, p, n);
-    a->pending_n += n;
+    if (n <= a->batch_cap - a->batch_n)
+        return COF_OK;
+    size_t nc = a->batch_cap ? a->batch_cap : 65536;
+    while (nc - a->batch_n < n)
+        nc *= 2; /* bounded: the queue holds at most COF_AUDIT_MAX_PENDING bytes */
+    char *np = realloc(a->batch, nc);
+    if (!np)
+        return COF_ERR(COF_NOMEM, "audit batch buffer");
+    a->batch = np;
+    a->batch_cap = nc;
     return COF_OK;
 }
 
-/* Format a checkpoint for everything before next_seq into pending (mu held). */
-static cof_status add_checkpoint_locked(cof_audit *a)
+/* Append a checkpoint for everything before next_seq to the batch. */
+static cof_status add_checkpoint(cof_audit *a)
 {
     char buf[512];
     line_buf b = { buf, 0, sizeof buf, 0 };
@@ -238,27 +271,45 @@ static cof_status add_checkpoint_locked(cof_audit *a)
     finish_line(&b, a->prev, hash);
     if (b.over)
         return COF_ERR(COF_LIMIT, "audit checkpoint line");
-    char *hl = malloc(b.n);
-    if (!hl)
-        return COF_ERR(COF_NOMEM, "audit HEAD line");
-    cof_status st = pending_add(a, buf, b.n);
-    if (st) {
-        free(hl);
+    cof_status st = batch_reserve(a, b.n);
+    if (st)
         return st;
-    }
-    if (a->pending_n == b.n)
-        a->pending_first = seq;
-    memcpy(hl, buf, b.n);
-    free(a->head_line);
-    a->head_line = hl;
+    a->head_off = a->batch_n;
     a->head_len = b.n;
+    a->have_head = 1;
+    memcpy(a->batch + a->batch_n, buf, b.n);
+    a->batch_n += b.n;
     memcpy(a->prev, hash, 32);
     a->next_seq = seq + 1;
     a->unsigned_count = 0;
     return COF_OK;
 }
 
-/* ---- the leader's I/O (outside mu) ---- */
+/* Append '{"seq":N' + body + ',"prev":...,"hash":...}\n' to the batch. */
+static cof_status add_record(cof_audit *a, audit_node *nd)
+{
+    char head[32];
+    int hn = snprintf(head, sizeof head, "{\"seq\":%llu", (unsigned long long)a->next_seq);
+    cof_status st = batch_reserve(a, (size_t)hn + nd->n + LINE_OVERHEAD);
+    if (st)
+        return st;
+    line_buf b = { a->batch + a->batch_n, 0, a->batch_cap - a->batch_n, 0 };
+    put(&b, head, (size_t)hn);
+    put(&b, nd->body, nd->n);
+    puts_(&b, ",\"prev\":");
+    put_hex(&b, a->prev, 32);
+    uint8_t hash[32];
+    finish_line(&b, a->prev, hash);
+    if (b.over)
+        return COF_ERR(COF_LIMIT, "audit batch line");
+    a->batch_n += b.n;
+    nd->seq = a->next_seq;
+    memcpy(a->prev, hash, 32);
+    a->next_seq++;
+    if (++a->unsigned_count >= COF_AUDIT_CHECKPOINT_EVERY)
+        return add_checkpoint(a);
+    return COF_OK;
+}
 
 static cof_status open_file(cof_audit *a, uint64_t first_seq)
 {
@@ -270,7 +321,7 @@ static cof_status open_file(cof_audit *a, uint64_t first_seq)
     }
     snprintf(a->cur_path, sizeof a->cur_path, "%s/%016llx.log", a->dir,
              (unsigned long long)first_seq);
-    cof_status st = cof_fs_open(a->cur_path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0600, &a->fd);
+    cof_status st = cof_fs_open(a->cur_path, O_RDWR | O_CREAT | O_EXCL | O_APPEND, 0600, &a->fd);
     if (st)
         return st;
     a->file_bytes = 0;
@@ -289,68 +340,214 @@ static void log_head(const char *line, size_t n)
            (unsigned long long)p.e.seq, h, s);
 }
 
-static cof_status write_batch(cof_audit *a, const char *p, size_t n, uint64_t first_seq,
-                              const char *head, size_t head_len)
+/* ---- catching up with other processes (leader, flock held) ---- */
+
+/* One complete line another process appended: it must continue the chain. */
+static cof_status sync_line(cof_audit *a, cof_str line)
+{
+    cof_audit_parsed p;
+    uint8_t h[32];
+    if (cof_audit_parse_full(line, &p) != COF_OK)
+        return COF_ERR(COF_CORRUPT, "%s: a line another writer appended is not a record",
+                       a->cur_path);
+    cof_audit_line_hash(p.prev, line.p, p.hashed_len, h);
+    if (sodium_memcmp(h, p.hash, 32) != 0 || sodium_memcmp(p.prev, a->prev, 32) != 0 ||
+        p.e.seq != a->next_seq)
+        return COF_ERR(COF_CORRUPT, "%s: seq %llu does not continue the chain (run coffer audit verify)",
+                       a->cur_path, (unsigned long long)p.e.seq);
+    memcpy(a->prev, p.hash, 32);
+    a->next_seq = p.e.seq + 1;
+    a->unsigned_count = p.checkpoint ? 0 : a->unsigned_count + 1;
+    return COF_OK;
+}
+
+/* Read bytes [file_bytes, size) of the current file line by line. A last line without
+ * its newline was left by a writer that died holding the lock (never acknowledged):
+ * it is cut off. */
+static cof_status sync_grown(cof_audit *a, uint64_t size)
 {
     cof_status st;
-    if (a->fd < 0 || a->file_bytes >= a->rotate_bytes) {
-        if ((st = open_file(a, first_seq)))
+    if (!a->rbuf && !(a->rbuf = malloc(SYNC_BUF)))
+        return COF_ERR(COF_NOMEM, "audit sync buffer");
+    uint64_t off = a->file_bytes; /* file offset of rbuf[0] */
+    size_t have = 0;
+    while (off + have < size) {
+        uint64_t left = size - off - have;
+        size_t want = SYNC_BUF - have < left ? SYNC_BUF - have : (size_t)left;
+        ssize_t got;
+        do
+            got = pread(a->fd, a->rbuf + have, want, (off_t)(off + have));
+        while (got < 0 && errno == EINTR);
+        if (got <= 0)
+            return got < 0 ? COF_ERRNO("read %s", a->cur_path)
+                           : COF_ERR(COF_IO, "%s: shorter than its size", a->cur_path);
+        have += (size_t)got;
+        size_t start = 0;
+        char *nl;
+        while ((nl = memchr(a->rbuf + start, '\n', have - start)) != NULL) {
+            size_t end = (size_t)(nl - a->rbuf);
+            if ((st = sync_line(a, cof_str_make(a->rbuf + start, end - start))))
+                return st;
+            start = end + 1;
+        }
+        if (have - start > COF_AUDIT_MAX_LINE)
+            return COF_ERR(COF_CORRUPT, "%s: a line longer than %d bytes", a->cur_path,
+                           COF_AUDIT_MAX_LINE);
+        memmove(a->rbuf, a->rbuf + start, have - start);
+        off += start;
+        have -= start;
+    }
+    if (have > 0) {
+        if (ftruncate(a->fd, (off_t)off) != 0)
+            return COF_ERRNO("truncate %s", a->cur_path);
+        if ((st = cof_fs_fsync(a->fd, a->cur_path)))
             return st;
     }
-    if ((st = cof_fs_write_all(a->fd, p, n, a->cur_path)))
-        return st;
-    a->file_bytes += n;
-    if (fdatasync(a->fd) != 0)
-        return COF_ERRNO("fdatasync %s", a->cur_path);
-    if (head) {
-        char hp[4200];
-        snprintf(hp, sizeof hp, "%s/HEAD", a->dir);
-        if ((st = cof_fs_replace(hp, head, head_len, 0600)))
-            return st;
-        log_head(head, head_len - 1);
+    a->file_bytes = off;
+    return COF_OK;
+}
+
+/* Continue from what is on disk now: the growth of the current file, then each file
+ * another process started after it (named by the seq that follows). */
+static cof_status sync_tail(cof_audit *a)
+{
+    cof_status st;
+    for (;;) {
+        if (a->fd >= 0) {
+            struct stat sb;
+            if (fstat(a->fd, &sb) != 0)
+                return COF_ERRNO("stat %s", a->cur_path);
+            uint64_t size = (uint64_t)sb.st_size;
+            if (size < a->file_bytes)
+                return COF_ERR(COF_CORRUPT, "%s: shorter than this writer left it (truncated?)",
+                               a->cur_path);
+            if (size > a->file_bytes && (st = sync_grown(a, size)))
+                return st;
+        }
+        char next[4200];
+        int fd;
+        snprintf(next, sizeof next, "%s/%016llx.log", a->dir, (unsigned long long)a->next_seq);
+        if (a->fd >= 0 && !strcmp(next, a->cur_path))
+            return COF_OK; /* the current file is empty and already named so */
+        do
+            fd = open(next, O_RDWR | O_APPEND | O_CLOEXEC);
+        while (fd < 0 && errno == EINTR);
+        if (fd < 0) {
+            if (errno == ENOENT)
+                return COF_OK;
+            return COF_ERRNO("open %s", next);
+        }
+        if (a->fd >= 0)
+            (void)close(a->fd); /* read only since our last write, which was fsync'ed */
+        a->fd = fd;
+        a->file_bytes = 0;
+        snprintf(a->cur_path, sizeof a->cur_path, "%s", next);
+    }
+}
+
+static cof_status lock_trail(cof_audit *a)
+{
+    while (flock(a->lock_fd, LOCK_EX) != 0) {
+        if (errno != EINTR)
+            return COF_ERRNO("flock %s", a->lock_path);
     }
     return COF_OK;
 }
 
-/* Wait (mu held) until seq is durable, leading a batch when nobody else is. */
-static cof_status flush_until(cof_audit *a, uint64_t seq)
+static void unlock_trail(cof_audit *a)
 {
-    while (a->durable_seq < seq && !a->failed) {
+    (void)flock(a->lock_fd, LOCK_UN);
+}
+
+/* Write one batch: the nodes of list in order (leader, mu not held). */
+static cof_status run_batch(cof_audit *a, audit_node *list)
+{
+    cof_status st = lock_trail(a);
+    if (st)
+        return st;
+    if ((st = sync_tail(a)))
+        goto out;
+    a->batch_n = 0;
+    a->have_head = 0;
+    uint64_t first = a->next_seq;
+    for (audit_node *nd = list; nd && !st; nd = nd->next) {
+        if (nd->body)
+            st = add_record(a, nd);
+        else if (a->unsigned_count > 0)
+            st = add_checkpoint(a);
+        if (!nd->body)
+            nd->seq = a->next_seq - 1;
+    }
+    if (st || a->batch_n == 0)
+        goto out;
+    if (a->fd < 0 || a->file_bytes >= a->rotate_bytes) {
+        if ((st = open_file(a, first)))
+            goto out;
+    }
+    if ((st = cof_fs_write_all(a->fd, a->batch, a->batch_n, a->cur_path)))
+        goto out;
+    a->file_bytes += a->batch_n;
+    if (fdatasync(a->fd) != 0) {
+        st = COF_ERRNO("fdatasync %s", a->cur_path);
+        goto out;
+    }
+    if (a->have_head) {
+        char hp[4200];
+        snprintf(hp, sizeof hp, "%s/HEAD", a->dir);
+        if ((st = cof_fs_replace(hp, a->batch + a->head_off, a->head_len, 0600)))
+            goto out;
+        log_head(a->batch + a->head_off, a->head_len - 1);
+    }
+out:
+    unlock_trail(a);
+    return st;
+}
+
+/* Wait (mu held) until me is written, leading batches when nobody else is. */
+static cof_status flush_until(cof_audit *a, audit_node *me)
+{
+    while (!me->done) {
         if (a->leader) {
             pthread_cond_wait(&a->cv, &a->mu);
             continue;
         }
         a->leader = 1;
-        char *tmp = a->batch;
-        size_t tcap = a->batch_cap, n = a->pending_n;
-        a->batch = a->pending;
-        a->batch_cap = a->pending_cap;
-        a->pending = tmp;
-        a->pending_cap = tcap;
-        a->pending_n = 0;
-        uint64_t first = a->pending_first, last = a->next_seq - 1;
-        a->pending_first = a->next_seq;
-        char *head = a->head_line;
-        size_t head_len = a->head_len;
-        a->head_line = NULL;
-        pthread_cond_broadcast(&a->cv); /* pending has room again */
+        audit_node *list = a->qhead;
+        a->qhead = NULL;
+        a->qtail = &a->qhead;
+        a->queued_bytes = 0;
+        int failed = a->failed;
+        pthread_cond_broadcast(&a->cv); /* the queue has room again */
         pthread_mutex_unlock(&a->mu);
-        cof_status st = write_batch(a, a->batch, n, first, head, head_len);
-        free(head);
+        cof_status st = failed ? COF_IO : run_batch(a, list);
+        char why[256] = "";
+        if (st && !failed)
+            snprintf(why, sizeof why, "%s", cof_err_msg());
         pthread_mutex_lock(&a->mu);
         a->leader = 0;
         if (st)
             a->failed = 1;
-        else
-            a->durable_seq = last;
-        pthread_cond_broadcast(&a->cv);
-        if (st) {
-            char why[256];
-            snprintf(why, sizeof why, "%s", cof_err_msg());
-            return COF_ERR(COF_IO, "audit trail write failed, trail now refuses appends: %s", why);
+        if (a->unsigned_pub == 0 && a->unsigned_count > 0)
+            a->unsigned_since = mono_us();
+        a->unsigned_pub = a->unsigned_count;
+        for (audit_node *nd = list, *nx; nd; nd = nx) {
+            nx = nd->next; /* nd may vanish once done and mu is released */
+            nd->done = 1;
         }
+        pthread_cond_broadcast(&a->cv);
+        if (st && !failed)
+            return COF_ERR(COF_IO, "audit trail write failed, trail now refuses appends: %s", why);
     }
     return a->failed ? COF_ERR(COF_IO, "audit trail failed earlier; refusing") : COF_OK;
+}
+
+static void enqueue(cof_audit *a, audit_node *nd)
+{
+    nd->next = NULL;
+    nd->done = 0;
+    *a->qtail = nd;
+    a->qtail = &nd->next;
+    a->queued_bytes += nd->n;
 }
 
 /* ---- the record ---- */
@@ -367,15 +564,14 @@ static cof_status check_params(const char *pj, size_t n)
     return ok ? COF_OK : COF_ERR(COF_BADINPUT, "audit params: not a JSON object");
 }
 
-/* Format r as seq a->next_seq into b (hashed part and tail). */
-static cof_status format_record(cof_audit *a, const cof_audit_rec *r, line_buf *b,
-                                uint8_t hash[32])
+/* Format r without seq and prev: ',"time":...' up to the ids (and the cut marker).
+ * The line's fixed parts (seq, prev, hash) take LINE_OVERHEAD bytes, so b->cap is
+ * BODY_CAP. */
+static cof_status format_body(const cof_audit_rec *r, line_buf *b)
 {
     int cut = 0;
     char tb[40];
     /* the fixed-size parts first, so params and ids get what is left */
-    puts_(b, "{\"seq\":");
-    put_u64(b, a->next_seq);
     puts_(b, ",\"time\":\"");
     puts_(b, cof_time_format(r->time ? r->time : cof_time_now_us(), tb, sizeof tb));
     puts_(b, "\",\"principal\":");
@@ -385,7 +581,7 @@ static cof_status format_record(cof_audit *a, const cof_audit_rec *r, line_buf *
     puts_(b, ",\"action\":");
     put_name(b, r->action, &cut);
     puts_(b, ",\"params\":");
-    /* room kept for outcome, status, tenants (bounded), events, ids marker, prev, hash */
+    /* room kept for outcome, status, tenants (bounded), events, ids marker */
     size_t reserve = 2 * COF_AUDIT_MAX_NAME + COF_AUDIT_MAX_TENANTS_BYTES + 400;
     size_t pn = r->params_json ? strlen(r->params_json) : 0;
     if (pn && pn + reserve <= b->cap - b->n)
@@ -421,11 +617,9 @@ static cof_status format_record(cof_audit *a, const cof_audit_rec *r, line_buf *
     puts_(b, ",\"ids\":\"");
     /* ids: "SEG:ROW-ROW,..." cut at a range boundary to what still fits */
     size_t room = b->cap - b->n;
-    size_t need_after = 12 + 8 + 66 + COF_AUDIT_HASH_TAIL + 2;
+    size_t need_after = 12 + 2; /* '"' ',"cut":true' */
     if (r->ids && *r->ids) {
         size_t max = room > need_after ? room - need_after : 0;
-        if (max > COF_AUDIT_MAX_LINE)
-            max = COF_AUDIT_MAX_LINE;
         char *esc = malloc(max + 1);
         if (!esc)
             return COF_ERR(COF_NOMEM, "audit ids");
@@ -444,9 +638,6 @@ static cof_status format_record(cof_audit *a, const cof_audit_rec *r, line_buf *
     puts_(b, "\"");
     if (cut)
         puts_(b, ",\"cut\":true");
-    puts_(b, ",\"prev\":");
-    put_hex(b, a->prev, 32);
-    finish_line(b, a->prev, hash);
     if (b->over)
         return COF_ERR(COF_LIMIT, "audit record longer than %d bytes", COF_AUDIT_MAX_LINE);
     return COF_OK;
@@ -462,38 +653,28 @@ cof_status cof_audit_append(cof_audit *a, const cof_audit_rec *r, uint64_t *seq)
         if (st)
             return st;
     }
-    char *lb = malloc(COF_AUDIT_MAX_LINE);
+    char *lb = malloc(BODY_CAP);
     if (!lb)
         return COF_ERR(COF_NOMEM, "audit line");
-    line_buf b = { lb, 0, COF_AUDIT_MAX_LINE, 0 };
-    uint8_t hash[32];
-    cof_status st;
+    line_buf b = { lb, 0, BODY_CAP, 0 };
+    cof_status st = format_body(r, &b);
+    if (st) {
+        free(lb);
+        return st;
+    }
+    audit_node me = { NULL, lb, b.n, 0, 0 };
     pthread_mutex_lock(&a->mu);
-    while (!a->failed && a->pending_n + COF_AUDIT_MAX_LINE + 512 > COF_AUDIT_MAX_PENDING &&
-           a->pending_n > 0)
+    while (!a->failed && a->queued_bytes + b.n > COF_AUDIT_MAX_PENDING && a->queued_bytes > 0)
         pthread_cond_wait(&a->cv, &a->mu);
     if (a->failed) {
         st = COF_ERR(COF_IO, "audit trail failed earlier; refusing");
         goto out;
     }
-    if ((st = format_record(a, r, &b, hash)))
-        goto out;
-    uint64_t my = a->next_seq;
-    if ((st = pending_add(a, b.p, b.n)))
-        goto out;
-    if (a->pending_n == b.n)
-        a->pending_first = my;
-    memcpy(a->prev, hash, 32);
-    a->next_seq = my + 1;
-    if (a->unsigned_count++ == 0)
-        a->unsigned_since = mono_us();
-    if (a->unsigned_count >= COF_AUDIT_CHECKPOINT_EVERY &&
-        (st = add_checkpoint_locked(a)))
-        goto out;
-    if ((st = flush_until(a, my)))
+    enqueue(a, &me);
+    if ((st = flush_until(a, &me)))
         goto out;
     if (seq)
-        *seq = my;
+        *seq = me.seq;
 out:
     pthread_mutex_unlock(&a->mu);
     free(lb);
@@ -505,11 +686,14 @@ cof_status cof_audit_checkpoint(cof_audit *a)
     if (!a)
         return COF_ERR(COF_BADINPUT, "audit: no trail");
     cof_status st = COF_OK;
+    audit_node me = { NULL, NULL, 0, 0, 0 };
     pthread_mutex_lock(&a->mu);
     if (a->failed)
         st = COF_ERR(COF_IO, "audit trail failed earlier; refusing");
-    else if (a->unsigned_count > 0 && !(st = add_checkpoint_locked(a)))
-        st = flush_until(a, a->next_seq - 1);
+    else {
+        enqueue(a, &me);
+        st = flush_until(a, &me);
+    }
     pthread_mutex_unlock(&a->mu);
     return st;
 }
@@ -523,7 +707,7 @@ int cof_audit_failed(const cof_audit *a)
     return f;
 }
 
-/* Signs unsigned records at most ~1 s after the oldest of them was appended. */
+/* Signs unsigned records at most ~1 s after the oldest of them was written. */
 static void *timer_main(void *arg)
 {
     cof_audit *a = arg;
@@ -537,17 +721,17 @@ static void *timer_main(void *arg)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&a->timer_cv, &a->mu, &ts);
-        if (a->stop || a->failed || a->unsigned_count == 0)
+        if (a->stop || a->failed || a->unsigned_pub == 0)
             continue;
         if (mono_us() - a->unsigned_since < 1000000)
             continue;
-        if (add_checkpoint_locked(a) == COF_OK)
-            (void)flush_until(a, a->next_seq - 1);
+        audit_node me = { NULL, NULL, 0, 0, 0 };
+        enqueue(a, &me);
+        (void)flush_until(a, &me);
     }
     pthread_mutex_unlock(&a->mu);
     return NULL;
 }
-
 /* ---- open: tail recovery ---- */
 
 /* Read the last complete line of fd (size sz) into out; truncate a torn tail first.
@@ -717,7 +901,6 @@ static cof_status open_tail(cof_audit *a)
     if (found) {
         a->next_seq = lp.e.seq + 1;
         memcpy(a->prev, lp.hash, 32);
-        a->durable_seq = lp.e.seq;
         a->unsigned_count = last_is_ckpt ? 0 : 1; /* unsigned survivors: signed at open */
     }
     if (a->fd >= 0 && a->file_bytes == 0 && cur_first != a->next_seq) {
@@ -754,8 +937,10 @@ cof_status cof_audit_open(const char *data_dir, const uint8_t sign_seed[32], cof
     if (!a)
         return COF_ERR(COF_NOMEM, "audit writer");
     a->fd = -1;
+    a->lock_fd = -1;
     a->rotate_bytes = COF_AUDIT_FILE_BYTES;
     a->next_seq = 1;
+    a->qtail = &a->qhead;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     pthread_condattr_t ca;
@@ -768,6 +953,7 @@ cof_status cof_audit_open(const char *data_dir, const uint8_t sign_seed[32], cof
         st = COF_ERR(COF_LIMIT, "data directory path too long");
         goto fail;
     }
+    snprintf(a->lock_path, sizeof a->lock_path, "%s/LOCK", a->dir);
     a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
     if (!a->sk) {
         st = COF_ERR(COF_NOMEM, "audit signing key");
@@ -782,15 +968,21 @@ cof_status cof_audit_open(const char *data_dir, const uint8_t sign_seed[32], cof
         st = COF_ERRNO("chmod %s", a->dir);
         goto fail;
     }
-    if ((st = open_tail(a)))
+    if ((st = cof_fs_open(a->lock_path, O_RDWR | O_CREAT, 0600, &a->lock_fd)))
         goto fail;
-    a->pending_first = a->next_seq;
+    if ((st = cof_fs_check_private(a->lock_fd, a->lock_path, "audit lock file", 0600)))
+        goto fail;
+    /* the tail is read (and a torn line cut) only while no other process appends */
+    if ((st = lock_trail(a)))
+        goto fail;
+    st = open_tail(a);
+    unlock_trail(a);
+    if (st)
+        goto fail;
+    a->unsigned_pub = a->unsigned_count;
     openlog("coffer-audit", LOG_PID, LOG_AUTHPRIV);
-    if (a->unsigned_count > 0) {
-        a->unsigned_count = 1;
-        if ((st = cof_audit_checkpoint(a)))
-            goto fail;
-    }
+    if (a->unsigned_count > 0 && (st = cof_audit_checkpoint(a)))
+        goto fail; /* unsigned survivors of an earlier run: sign them now */
     if (pthread_create(&a->timer, NULL, timer_main, a) != 0) {
         st = COF_ERR(COF_NOMEM, "audit checkpoint timer thread");
         goto fail;
@@ -819,11 +1011,12 @@ void cof_audit_close(cof_audit *a)
     }
     if (a->fd >= 0)
         close(a->fd);
+    if (a->lock_fd >= 0)
+        close(a->lock_fd);
     if (a->sk)
         sodium_free(a->sk);
-    free(a->pending);
     free(a->batch);
-    free(a->head_line);
+    free(a->rbuf);
     pthread_cond_destroy(&a->timer_cv);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);

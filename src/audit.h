@@ -1,14 +1,15 @@
 /* audit.h - the tamper-evident audit trail: every request and administrative action.
  *
  * Files: DATA_DIR/audit/<16 hex digit file seq>.log, JSON lines, append-only, mode
- * 0600; DATA_DIR/audit/HEAD, the newest signed checkpoint (atomically replaced).
+ * 0600; DATA_DIR/audit/HEAD, the newest signed checkpoint (atomically replaced);
+ * DATA_DIR/audit/LOCK, the appenders' flock (empty, 0600).
  *
  * Record (one line, keys in this order, no spaces):
  *   {"seq":N,"time":"RFC3339 with microseconds Z","principal":"...","source":"...",
  *    "action":"...","params":{...},"outcome":"...","status":N,"tenants":[...],
  *    "events":N,"ids":"...","prev":"<64 hex>","hash":"<64 hex>"}
- * Checkpoint record (every COF_AUDIT_CHECKPOINT_EVERY records, on close, and at most
- * 1 s after the last unsigned record):
+ * Checkpoint record (every COF_AUDIT_CHECKPOINT_EVERY records counted across all
+ * writing processes, on close, and at most 1 s after the last unsigned record):
  *   {"seq":N,"time":"...","action":"checkpoint","head":"<hash of record N-1>",
  *    "sig":"<Ed25519 over 'coffer-audit-ckpt-v1' || u64be N || head, 128 hex>",
  *    "prev":"...","hash":"..."}
@@ -22,6 +23,11 @@
  *     (group commit: concurrent appenders share one fsync). If the write fails the
  *     trail is marked failed and every later append fails too: the server then
  *     refuses queries (it must never answer what it cannot record).
+ *     Several processes may append at once (the server and CLI commands): seq and prev
+ *     are assigned only under an exclusive flock on DATA_DIR/audit/LOCK (0600), after
+ *     the writer has read every line other processes appended since it last wrote
+ *     (following their rotations), so invariants 1 and 2 hold across processes; a
+ *     line another writer appended that does not continue the chain fails the trail.
  *  4. HEAD is written after a checkpoint record is durable, and the same head
  *     (seq, hash, signature) goes to syslog (LOG_AUTHPRIV), so truncation of the
  *     files below a checkpoint is detected from HEAD or from the syslog copy.
@@ -57,13 +63,15 @@ typedef struct {
     const char *ids;         /* compact event id ranges "SEG:ROW-ROW,SEG:ROW" or NULL */
 } cof_audit_rec;
 
-/* Open (creating DATA_DIR/audit, 0700) for appending. sign_seed: keyring subkey
- * "audit-ed25519" (the Ed25519 seed; copied into sodium_malloc memory). Verifies the
- * tail of the newest file first: a torn last line (crash mid-write) is truncated, a
- * broken chain is COF_CORRUPT (the server will not start on a damaged trail). */
+/* Open (creating DATA_DIR/audit, 0700) for appending; other processes may hold writers
+ * on the same trail (invariant 3). sign_seed: keyring subkey "audit-ed25519" (the
+ * Ed25519 seed; copied into sodium_malloc memory). Verifies the tail of the newest file
+ * first, under the flock: a torn last line (crash mid-write) is truncated, a broken
+ * chain is COF_CORRUPT (the server will not start on a damaged trail). */
 cof_status cof_audit_open(const char *data_dir, const uint8_t sign_seed[32],
                           cof_audit **out) COF_MUST_USE;
-/* Append one record; see invariant 3. Thread-safe. *seq (may be NULL) gets its seq. */
+/* Append one record; see invariant 3. Thread-safe and multi-process safe. *seq (may be
+ * NULL) gets its seq. */
 cof_status cof_audit_append(cof_audit *a, const cof_audit_rec *r, uint64_t *seq) COF_MUST_USE;
 /* Write a checkpoint now if records were appended since the last one. */
 cof_status cof_audit_checkpoint(cof_audit *a) COF_MUST_USE;

@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "audit_int.h"
@@ -54,6 +56,25 @@ static cof_status load_pubkey_file(const char *path, uint8_t pk[32])
     if (s.n != 64 || sodium_hex2bin(pk, 32, s.p, s.n, NULL, &bin_len, NULL) != 0 || bin_len != 32)
         st = COF_ERR(COF_BADINPUT, "%s: not a 64-hex-character public key", path);
     free(buf);
+    return st;
+}
+
+cof_status cof_cli_audit_pubkey(const cof_config *cfg, const char *arg, uint8_t pk[32])
+{
+    if (arg) {
+        size_t n = strlen(arg), bin_len = 0;
+        if (n == 64 && strspn(arg, "0123456789abcdefABCDEF") == 64)
+            return sodium_hex2bin(pk, 32, arg, n, NULL, &bin_len, NULL) == 0 && bin_len == 32
+                       ? COF_OK
+                       : COF_ERR(COF_BADINPUT, "not a 64-hex-character public key");
+        return load_pubkey_file(arg, pk);
+    }
+    uint8_t *seed;
+    cof_status st = load_seed(cfg, &seed);
+    if (st)
+        return st;
+    st = cof_audit_public_key(seed, pk);
+    sodium_free(seed);
     return st;
 }
 

@@ -2,7 +2,8 @@
  * way the incidents' operators never did: listeners, TLS, key and data-directory modes
  * and owners, field policies, tokens, grants, alert sinks, the audit chain. Every
  * finding has a severity, what was seen and the fix; critical findings make the exit
- * status 1. (Part of the governance issue; the signed evidence report comes later.) */
+ * status 1. The same findings can be collected into a JSON array (check.h) for the
+ * signed evidence report (evidence.c). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #include "access.h"
 #include "alert.h"
 #include "audit.h"
+#include "check.h"
+#include "evidence.h"
 #include "cli.h"
 #include "fsutil.h"
 #include "keyring.h"
@@ -29,12 +32,17 @@
 typedef struct {
     int json;
     unsigned counts[5];
+    json_t *collect; /* non-NULL: append findings here instead of printing */
 } report;
 
 static void finding(report *r, cof_severity sev, const char *check, const char *seen, const char *fix)
 {
     r->counts[sev]++;
-    if (r->json) {
+    if (r->collect) {
+        json_array_append_new(r->collect, json_pack("{s:s,s:s,s:s,s:s}", "severity",
+                                                     cof_severity_name(sev), "check", check,
+                                                     "evidence", seen, "fix", fix));
+    } else if (r->json) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "severity", cof_severity_name(sev), "check", check,
                               "evidence", seen, "fix", fix);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -164,6 +172,51 @@ static void check_policies(report *r, const cof_config *cfg)
             }
 }
 
+uint32_t cof_check_known_tenants(const cof_config *cfg, const cof_access *a, const char **out,
+                                 uint32_t cap)
+{
+    uint32_t n = 0;
+#define ADD_TENANT(z)                                                                      \
+    do {                                                                                   \
+        const char *t_ = (z);                                                              \
+        int dup_ = !strcmp(t_, "*");                                                       \
+        for (uint32_t k_ = 0; k_ < n && !dup_; k_++)                                       \
+            dup_ = !strcmp(out[k_], t_);                                                   \
+        if (!dup_ && n < cap)                                                              \
+            out[n++] = t_;                                                                 \
+    } while (0)
+    ADD_TENANT(cfg->default_tenant);
+    for (uint32_t i = 0; i < cfg->nrules; i++)
+        ADD_TENANT(cfg->rules[i].tenant);
+    for (uint32_t i = 0; i < cfg->ntpol; i++)
+        ADD_TENANT(cfg->tpol[i].tenant);
+    for (uint32_t i = 0; a && i < a->nprincipals; i++)
+        for (uint32_t g = 0; g < a->principals[i].ngrants; g++)
+            for (uint32_t t = 0; t < a->principals[i].grants[g].ntenants; t++)
+                ADD_TENANT(a->principals[i].grants[g].tenants[t]);
+    for (uint32_t i = 0; a && i < a->gov.nretention; i++)
+        ADD_TENANT(a->gov.retention[i].tenant);
+#undef ADD_TENANT
+    return n;
+}
+
+#define CHECK_MAX_TENANTS 4096 /* tenants listed by the retention check */
+
+static void check_retention(report *r, const cof_config *cfg, const cof_access *a)
+{
+    const char *names[CHECK_MAX_TENANTS];
+    char seen[256], fix[256];
+    uint32_t n = cof_check_known_tenants(cfg, a, names, CHECK_MAX_TENANTS);
+    for (uint32_t i = 0; a && i < n; i++) {
+        if (cof_access_retention_days(a, names[i]) != 0)
+            continue;
+        snprintf(seen, sizeof seen, "tenant %s: data is kept forever (no retention)", names[i]);
+        snprintf(fix, sizeof fix, "a retention rule for %s (or a default) in access.json, as a "
+                 "reviewed change", names[i]);
+        finding(r, COF_SEV_LOW, "retention.forever", seen, fix);
+    }
+}
+
 static void check_access(report *r, const cof_config *cfg, const cof_access *a, cof_keyring *kr)
 {
     char seen[512];
@@ -188,9 +241,30 @@ static void check_access(report *r, const cof_config *cfg, const cof_access *a, 
             }
         }
     }
-    if (a && admins == 0)
-        finding(r, COF_SEV_INFO, "access.no_admin", "no principal holds the admin role",
-                "coffer token create --role admin --tenant '*' for each administrator");
+    if (a && admins < 2) {
+        /* one administrator means nobody reviews the widening changes (threat A5) */
+        snprintf(seen, sizeof seen, "single-administrator installation: %u principal%s with an "
+                 "unexpired admin grant%s", admins, admins == 1 ? "" : "s",
+                 a->gov.single_admin ? " (explicit setting)" : "");
+        if (a->gov.single_admin)
+            finding(r, COF_SEV_MEDIUM, "access.single_admin",
+                    "single-administrator installation (explicit setting): widening changes "
+                    "are applied without a second person",
+                    "add a second administrator (coffer acl grant NAME --role admin --tenant "
+                    "'*') and unset single_admin");
+        else
+            finding(r, COF_SEV_CRITICAL, "access.single_admin", seen,
+                    "coffer acl grant NAME --role admin --tenant '*' for a second "
+                    "administrator, or set single_admin explicitly (reviewed change)");
+    }
+    if (a && a->gov.lockdown_since) {
+        char tb[40];
+        snprintf(seen, sizeof seen, "a lockdown is in force since %s: no personal-field read or "
+                 "export", cof_time_format(a->gov.lockdown_since, tb, sizeof tb));
+        finding(r, COF_SEV_INFO, "access.lockdown", seen,
+                "coffer lockdown lift, once the incident is handled");
+    }
+    check_retention(r, cfg, a);
     if (!kr)
         return;
     uint8_t *k = sodium_malloc(32);
@@ -242,46 +316,91 @@ static void check_audit(report *r, const cof_config *cfg, cof_keyring *kr)
     sodium_free(seed);
 }
 
+static void run_checks(report *r, const cof_config *cfg)
+{
+    check_files(r, cfg);
+    cof_access *a = NULL;
+    if (cof_access_load(cfg->data_dir, &a) != COF_OK)
+        finding(r, COF_SEV_MEDIUM, "access.unreadable", "the access document could not be read",
+                "coffer init creates it; check its mode (0600) and JSON");
+    check_tls_and_listeners(r, cfg, a);
+    check_policies(r, cfg);
+    cof_keyring *kr = NULL;
+    if (cof_keyring_open(cfg->data_dir, cfg->key_file, &kr) != COF_OK)
+        finding(r, COF_SEV_CRITICAL, "key.unusable", "the master key does not open the keyring",
+                "point key_file at this store's master key");
+    check_access(r, cfg, a, kr);
+    check_alerts(r, cfg);
+    if (kr)
+        check_audit(r, cfg, kr);
+    cof_keyring_close(kr);
+    cof_access_free(a);
+}
+
+cof_status cof_check_collect(const cof_config *cfg, json_t *findings, unsigned counts[5])
+{
+    if (!json_is_array(findings))
+        return COF_ERR(COF_BADINPUT, "check: findings must be a JSON array");
+    report r = { 0 };
+    r.collect = findings;
+    run_checks(&r, cfg);
+    for (int i = 0; i < 5; i++)
+        counts[i] += r.counts[i];
+    return COF_OK;
+}
+
 int cof_cmd_check(const cof_config *cfg, int argc, char **argv)
 {
     report r = { 0 };
+    const char *evidence = NULL;
+    int force = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             r.json = 1;
+        } else if (!strcmp(argv[i], "--evidence") && i + 1 < argc) {
+            evidence = argv[++i];
+        } else if (!strcmp(argv[i], "--force")) {
+            force = 1;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: coffer check [--json]\n\n"
+            printf("usage: coffer check [--json] [--evidence FILE [--force]]\n\n"
                    "Audits this installation: data directory, key and TLS files (modes, owners,\n"
                    "location), listeners and certificates, field policies, grants across all\n"
                    "tenants, tokens without expiry, alert sinks, and the audit chain. Prints each\n"
-                   "finding with its severity and fix. Exit 1 on a critical finding, 0 otherwise.\n");
+                   "finding with its severity and fix. Exit 1 on a critical finding, 0 otherwise.\n"
+                   "--evidence FILE also writes the signed evidence report for an auditor\n"
+                   "(mode 0600; an existing FILE only with --force); check it offline with\n"
+                   "coffer verify-evidence FILE --pubkey KEY (docs/EVIDENCE.md).\n");
             return 0;
         } else {
             fprintf(stderr, "coffer check: unknown option %s\n", argv[i]);
             return 2;
         }
     }
+    if (force && !evidence) {
+        fprintf(stderr, "coffer check: --force only goes with --evidence FILE\n");
+        return 2;
+    }
+    if (evidence && !force && access(evidence, F_OK) == 0) {
+        fprintf(stderr, "coffer check: %s exists (use --force to replace it)\n", evidence);
+        return 1;
+    }
     if (!r.json)
         printf("%-8s %-26s %s\n", "SEVERITY", "CHECK", "EVIDENCE");
-    check_files(&r, cfg);
-    cof_access *a = NULL;
-    if (cof_access_load(cfg->data_dir, &a) != COF_OK)
-        finding(&r, COF_SEV_MEDIUM, "access.unreadable", "the access document could not be read",
-                "coffer init creates it; check its mode (0600) and JSON");
-    check_tls_and_listeners(&r, cfg, a);
-    check_policies(&r, cfg);
-    cof_keyring *kr = NULL;
-    if (cof_keyring_open(cfg->data_dir, cfg->key_file, &kr) != COF_OK)
-        finding(&r, COF_SEV_CRITICAL, "key.unusable", "the master key does not open the keyring",
-                "point key_file at this store's master key");
-    check_access(&r, cfg, a, kr);
-    check_alerts(&r, cfg);
-    if (kr)
-        check_audit(&r, cfg, kr);
-    cof_keyring_close(kr);
-    cof_access_free(a);
+    run_checks(&r, cfg);
     if (!r.json)
         printf("\n%u critical, %u high, %u medium, %u low, %u info\n", r.counts[COF_SEV_CRITICAL],
                r.counts[COF_SEV_HIGH], r.counts[COF_SEV_MEDIUM], r.counts[COF_SEV_LOW],
                r.counts[COF_SEV_INFO]);
+    if (evidence) {
+        char fpr[64];
+        fflush(stdout);
+        cof_status st = cof_evidence_write(cfg, evidence, force, fpr, sizeof fpr);
+        if (st) {
+            /* not cof_cli_fail (main.c): evidence.c links check.c into programs without it */
+            fprintf(stderr, "coffer: check --evidence: %s\n", cof_err_msg());
+            return 1;
+        }
+        fprintf(stderr, "coffer check: signed evidence written to %s (key %s)\n", evidence, fpr);
+    }
     return r.counts[COF_SEV_CRITICAL] ? 1 : 0;
 }

@@ -29,6 +29,8 @@ typedef struct cof_poison_watch cof_poison_watch;
 cof_status cof_poison_watch_open(const cof_config *cfg, cof_store *s, cof_ingest_opts *o,
                                  cof_poison_watch **out) COF_MUST_USE;
 void cof_poison_watch_close(cof_poison_watch *w);
+int cof_cmd_incident(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_verify_evidence(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_acl(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_lockdown(const cof_config *cfg, int argc, char **argv);
 /* token_cli.c: the first administrators (coffer init --admins, coffer acl bootstrap). */
@@ -45,6 +47,11 @@ cof_status cof_cli_audit(const cof_config *cfg, const char *principal, const cha
 struct cof_alerts;
 cof_status cof_cli_alerts_open(const cof_config *cfg, struct cof_alerts **out) COF_MUST_USE;
 void cof_cli_alerts_close(struct cof_alerts *a);
+
+/* The audit trail's Ed25519 public key: from --pubkey ARG (64 hex characters, or a file
+ * holding them) when arg is not NULL, else derived from the keyring (needs the master
+ * key). */
+cof_status cof_cli_audit_pubkey(const cof_config *cfg, const char *arg, uint8_t pk[32]) COF_MUST_USE;
 
 int cof_cmd_retention(const cof_config *cfg, int argc, char **argv);
 int cof_cmd_subject(const cof_config *cfg, int argc, char **argv);

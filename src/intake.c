@@ -520,6 +520,9 @@ cof_status cof_intake_open(cof_store *s, pthread_mutex_t *store_mu, const cof_in
     in->kr = cof_store_keyring(s);
     cof_event_sink_init(&in->sink, s);
     in->o = *o;
+    in->sink.poison = o->poison;
+    in->sink.on_poison = o->on_poison;
+    in->sink.poison_ctx = o->poison_ctx;
     if (!in->o.spool_keep_seconds)
         in->o.spool_keep_seconds = 3600;
     if (!in->o.flush_ms)

@@ -33,6 +33,7 @@
 #include "ingest.h"
 #include "status.h"
 #include "store.h"
+#include "poison.h"
 #include "str.h"
 
 #define COF_INTAKE_MAX_FRAME_LINES 65535
@@ -46,6 +47,11 @@ typedef struct {
     uint32_t spool_keep_seconds; /* default 3600 */
     uint32_t flush_ms;           /* idle time after which held events are released and the
                                     memtable written to segments; default 1000 */
+    /* Inbound "data has left" detection (ingest.h): the registry is read under store_mu,
+     * like everything the intake thread touches. */
+    const struct cof_poison *poison;
+    void (*on_poison)(void *ctx, const cof_poison_hit *hit);
+    void *poison_ctx;
 } cof_intake_opts;
 
 typedef struct {

@@ -25,7 +25,7 @@
 #include "store.h"
 #include "timefmt.h"
 
-#define COF_VERSION "0.2.0"
+#include "version.h"
 #define COF_API_PAGE 1000
 
 static const char usage_main[] =
@@ -48,6 +48,8 @@ static const char usage_main[] =
     "  lockdown [lift|status]  stop every personal-field read and export at once\n"
     "  token create|list|revoke  API tokens for principals (docs/ACCESS.md)\n"
     "  audit verify|show|pubkey  check and read the audit trail (docs/AUDIT.md)\n"
+    "  incident report         who read what in a time window, from the verified audit trail\n"
+    "  verify-evidence FILE --pubkey K  check a signed `check --evidence` report offline\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
     "  retention show|run      per-tenant retention: crypto-shred expired tenant-days\n"
     "  subject find|export|erase ADDRESS  data-subject access and erasure (GDPR 15, 17)\n"
@@ -823,6 +825,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "probe")) rc = cof_cmd_probe(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "poison")) rc = cof_cmd_poison(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "export")) rc = cof_cmd_export(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "incident")) rc = cof_cmd_incident(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "verify-evidence")) rc = cof_cmd_verify_evidence(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "acl")) rc = cof_cmd_acl(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "lockdown")) rc = cof_cmd_lockdown(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "retention")) rc = cof_cmd_retention(&g.cfg, cargc, cargv);

@@ -5,10 +5,7 @@
  * The audit record is appended (and fsync'ed) before cof_notice_record returns OK, so
  * a CLI command calls it before it reports success or releases data. The alert is
  * queued and flushed with a bounded wait; a failing alert sink is reported on stderr
- * but does not undo the action (the audit record is the proof that it happened).
- *
- * Until the audit trail is safe for several processes at once (flock on
- * DATA/audit/LOCK), do not run these commands while `coffer serve` writes the trail. */
+ * but does not undo the action (the audit record is the proof that it happened). */
 #ifndef COF_NOTICE_H
 #define COF_NOTICE_H
 

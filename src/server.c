@@ -30,6 +30,7 @@
 
 #include "fsutil.h"
 #include "keyring.h"
+#include "poison.h"
 #include "server_int.h"
 #include "timefmt.h"
 #include "tlsconf.h"
@@ -374,6 +375,19 @@ static void raise_nofile(void)
     }
 }
 
+/* Mail reached a poison address: the data it came from has left (poison.h). */
+static void on_poison_left(void *ctx, const cof_poison_hit *hit)
+{
+    cof_server *s = ctx;
+    char d[400];
+    snprintf(d, sizeof d, "{\"set\":\"%s\",\"kind\":\"%s\",\"owner\":\"%s\",\"tenant\":\"%s\"}",
+             hit->set_id, cof_poison_kind_name(hit->kind), hit->owner, hit->tenant);
+    char sum[300];
+    snprintf(sum, sizeof sum, "data has left: mail reached poison set %s%s%s", hit->set_id,
+             hit->owner[0] ? " handed to " : "", hit->owner);
+    cof_server_alert(s, "poison.left", COF_SEV_CRITICAL, sum, d);
+}
+
 static void audit_admin(cof_server *s, const char *action, const char *outcome)
 {
     cof_audit_rec ar = { .principal = "coffer", .source = "local", .action = action, .outcome = outcome };
@@ -490,8 +504,10 @@ cof_status cof_server_run(const cof_config *cfg, const cof_serve_opts *o)
                               .budget_per_hour = cfg->srv.budget_per_hour };
         st = cof_guard_new(&go, &s->guard);
     }
+    if (!st)
+        st = cof_poison_open(cfg->data_dir, kr, &s->poison);
     if (!st) {
-        cof_intake_opts io = { 0 };
+        cof_intake_opts io = { .poison = s->poison, .on_poison = on_poison_left, .poison_ctx = s };
         st = cof_intake_open(s->store, &s->store_mu, &io, &s->intake);
     }
     if (!st) {
@@ -631,6 +647,7 @@ cof_status cof_server_run(const cof_config *cfg, const cof_serve_opts *o)
         audit_admin(s, "serve.stop", st2 ? "error" : "ok");
         cof_audit_close(s->audit);
     }
+    cof_poison_close(s->poison);
     if (s->store) {
         pthread_mutex_lock(&s->store_mu);
         cof_status st3 = cof_store_close(s->store);

@@ -27,6 +27,7 @@ typedef struct cof_server {
     cof_store *store;
     pthread_mutex_t store_mu;   /* every store call (segment handles are not thread-safe) */
     cof_intake *intake;
+    struct cof_poison *poison;  /* trap records; read and reloaded under store_mu */
     cof_audit *audit;
     cof_alerts *alerts;
     cof_tokens *tokens;

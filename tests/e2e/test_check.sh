@@ -47,6 +47,33 @@ base >"$CONF"
 mktoken everyone support '*'
 has "support on every tenant" medium grant.all_tenants 0
 
+# governance facts: access.json edited here as an applied reviewed change would leave it
+cp -p "$DATA/access.json" "$T/access.bak"
+gov() { # python statements on the document d
+  python3 - "$DATA/access.json" "$1" <<'PY'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+exec(sys.argv[2])
+open(p, "w").write(json.dumps(d, indent=2, sort_keys=True))
+PY
+}
+has "no retention anywhere" low retention.forever 0
+check "the finding names the default tenant" grep -q 'tenant default: data is kept forever' "$T/c.json"
+gov "d['retention'] = {'default_days': 30, 'tenants': {}}"
+cof check --json >"$T/c.json"
+check "a default retention: no keep-forever finding" bash -c "! grep -q retention.forever '$T/c.json'"
+gov "d['principals']['adm2']['suspended'] = True; d['principals']['adm3']['grants'] = []"
+has "one administrator left" critical access.single_admin
+gov "d['governance']['single_admin'] = True; d['governance']['approvals'] = 1"
+has "one administrator, explicit setting" medium access.single_admin 0
+check "the explicit setting is named" grep -q 'single-administrator installation (explicit setting)' "$T/c.json"
+gov "d['lockdown'] = {'since': '2026-11-24T00:00:00Z', 'by': 'adm1', 'reason': 'token leaked'}"
+has "a lockdown in force" info access.lockdown 0
+cp -p "$T/access.bak" "$DATA/access.json"
+cof check --json >"$T/c.json"
+check "two administrators again: no single-admin finding" bash -c "! grep -q access.single_admin '$T/c.json'"
+
 # a broken audit trail is critical
 PORT=$(free_port)
 CERT=$T/keys/tls/server.crt

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -742,6 +743,167 @@ static void test_timer_checkpoint(void **state)
     rm_rf(dir);
 }
 
+/* ---- several processes on one trail ---- */
+
+#define MP_RECORDS 2000
+
+typedef struct {
+    cof_audit *a;
+    const char *principal;
+    int n, bad;
+} mp_thread;
+
+static void *mp_append(void *arg)
+{
+    mp_thread *t = arg;
+    for (int i = 0; i < t->n; i++) {
+        cof_audit_rec r = rec(t->principal, "events", (uint64_t)i);
+        if (cof_audit_append(t->a, &r, NULL) != COF_OK)
+            t->bad++;
+    }
+    return NULL;
+}
+
+/* One child process: its own writer, two threads (so group commit and the flock
+ * interleave), MP_RECORDS records in all. Exit status 0 only if every append was OK. */
+static int mp_child(const char *dir, const char *principal, uint64_t rotate)
+{
+    cof_audit *a;
+    if (cof_audit_open(dir, seed, &a) != COF_OK)
+        return 3;
+    if (rotate)
+        cof_audit_test_file_bytes(a, rotate);
+    mp_thread t[2] = { { a, principal, MP_RECORDS / 2, 0 }, { a, principal, MP_RECORDS / 2, 0 } };
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        if (pthread_create(&th[i], NULL, mp_append, &t[i]) != 0)
+            return 4;
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    int failed = cof_audit_failed(a);
+    cof_audit_close(a);
+    return t[0].bad || t[1].bad || failed ? 5 : 0;
+}
+
+typedef struct {
+    uint64_t next, records, ckpts, since_ckpt, max_unsigned;
+    uint64_t per[2];
+    int order_ok;
+} mp_walk;
+
+static cof_status mp_visit(void *ctx, const cof_audit_entry *e)
+{
+    mp_walk *w = ctx;
+    if (e->seq != w->next)
+        w->order_ok = 0;
+    w->next = e->seq + 1;
+    if (cof_str_eq(e->action, cof_str_c("checkpoint"))) {
+        w->ckpts++;
+        w->since_ckpt = 0;
+        return COF_OK;
+    }
+    w->records++;
+    if (++w->since_ckpt > w->max_unsigned)
+        w->max_unsigned = w->since_ckpt;
+    if (cof_str_eq(e->principal, cof_str_c("proc0")))
+        w->per[0]++;
+    else if (cof_str_eq(e->principal, cof_str_c("proc1")))
+        w->per[1]++;
+    return COF_OK;
+}
+
+static void run_two_processes(uint64_t rotate)
+{
+    char dir[64];
+    mkdtemp_dir(dir, sizeof dir);
+    pid_t pid[2];
+    for (int i = 0; i < 2; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0)
+            _exit(mp_child(dir, i ? "proc1" : "proc0", rotate));
+    }
+    for (int i = 0; i < 2; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    cof_audit_report rep = verify(dir);
+    assert_int_equal(rep.problem, COF_AUDIT_OK);
+    assert_int_equal(rep.records, 2 * MP_RECORDS);
+    assert_true(rep.checkpoints >= 4); /* every 1,000 records, and each close */
+    assert_int_equal(rep.last_seq, rep.records + rep.checkpoints);
+    /* seq runs 1..last without a gap, both processes' records are all there, and no
+     * stretch of more than 1,000 records is left unsigned */
+    mp_walk w = { .next = 1, .order_ok = 1 };
+    cof_audit_filter f = { .include_checkpoints = 1 };
+    assert_int_equal(cof_audit_each(dir, &f, mp_visit, &w), COF_OK);
+    assert_true(w.order_ok);
+    assert_int_equal(w.next - 1, rep.last_seq);
+    assert_int_equal(w.per[0], MP_RECORDS);
+    assert_int_equal(w.per[1], MP_RECORDS);
+    assert_true(w.max_unsigned <= COF_AUDIT_CHECKPOINT_EVERY);
+    if (rotate)
+        assert_true(count_files(dir) >= 10);
+    /* a third writer continues the chain the two left */
+    cof_audit *a;
+    uint64_t seq = 0;
+    assert_int_equal(cof_audit_open(dir, seed, &a), COF_OK);
+    cof_audit_rec r = rec("alice", "trail", 1);
+    assert_int_equal(cof_audit_append(a, &r, &seq), COF_OK);
+    assert_int_equal(seq, rep.last_seq + 1);
+    cof_audit_close(a);
+    rep = verify(dir);
+    assert_int_equal(rep.problem, COF_AUDIT_OK);
+    /* the lock file is private */
+    struct stat sb;
+    char p[256];
+    snprintf(p, sizeof p, "%s/audit/LOCK", dir);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    rm_rf(dir);
+}
+
+static void test_two_processes(void **state)
+{
+    (void)state;
+    run_two_processes(0);
+}
+
+/* Both processes rotate every ~50 KB, so each often finds a file the other started. */
+static void test_two_processes_rotating(void **state)
+{
+    (void)state;
+    run_two_processes(50000);
+}
+
+/* A writer that died mid-line holding the lock: the next appender in another live
+ * writer cuts the torn line off and continues. */
+static void test_torn_by_other_writer(void **state)
+{
+    (void)state;
+    char dir[64], p[512];
+    mkdtemp_dir(dir, sizeof dir);
+    cof_audit *a;
+    assert_int_equal(cof_audit_open(dir, seed, &a), COF_OK);
+    cof_audit_rec r = rec("alice", "trail", 1);
+    uint64_t seq;
+    assert_int_equal(cof_audit_append(a, &r, &seq), COF_OK);
+    file_path(dir, F1, p, sizeof p);
+    int fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "{\"seq\":2,\"time\":\"20", 19), 19);
+    close(fd);
+    assert_int_equal(cof_audit_append(a, &r, &seq), COF_OK);
+    assert_int_equal(seq, 2);
+    cof_audit_close(a);
+    cof_audit_report rep = verify(dir);
+    assert_int_equal(rep.problem, COF_AUDIT_OK);
+    assert_int_equal(rep.records, 2);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     assert_int_equal(cof_seal_init(), COF_OK);
@@ -759,6 +921,9 @@ int main(void)
         cmocka_unit_test(test_blind),
         cmocka_unit_test(test_record_limits_and_each),
         cmocka_unit_test(test_timer_checkpoint),
+        cmocka_unit_test(test_two_processes),
+        cmocka_unit_test(test_two_processes_rotating),
+        cmocka_unit_test(test_torn_by_other_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
