@@ -229,6 +229,8 @@ cof_status cof_retention_report_json(const cof_retention_report *rep, int dry_ru
     cof_time_format(rep->now, now, sizeof now);
     json_object_set_new(root, "now", json_string(now));
     json_object_set_new(root, "dry_run", json_boolean(dry_run));
+    json_object_set_new(root, "unsealed", json_false()); /* nothing was returned */
+    json_object_set_new(root, "categories", json_array());
     for (size_t i = 0; i < rep->n; i++) {
         const cof_retention_tenant *t = &rep->t[i];
         json_t *o = json_object();

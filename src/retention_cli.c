@@ -140,7 +140,9 @@ int cof_cmd_retention(const cof_config *cfg, int argc, char **argv)
         st = cof_retention_plan(s, a, now, &rep);
     } else {
         st = cof_retention_run(s, a, now, &rep);
-        /* Audited whatever the outcome: a half-done run is worth a record too. */
+        /* Audited whatever the outcome: a half-done run is worth a record too. The
+         * record's events stay 0: nothing was returned to anyone (the incident report
+         * counts events as disclosed); the counts are in params. */
         char *params = NULL;
         const char **tn = calloc(rep.n ? rep.n : 1, sizeof *tn);
         size_t ntn = 0;
@@ -149,7 +151,7 @@ int cof_cmd_retention(const cof_config *cfg, int argc, char **argv)
                 tn[ntn++] = rep.t[i].tenant;
         cof_status pst = cof_retention_report_json(&rep, 0, &params);
         cof_status ast = cof_cli_audit(cfg, who, "retention.run", pst ? NULL : params,
-                                       st ? "error" : "ok", tn, ntn, rep.events_shredded, NULL);
+                                       st ? "error" : "ok", tn, ntn, 0, NULL);
         if (!st && rep.days_shredded && cof_cli_alerts_open(cfg, &al) == COF_OK) {
             char summary[200];
             snprintf(summary, sizeof summary,

@@ -528,12 +528,13 @@ int cof_cmd_subject(const cof_config *cfg, int argc, char **argv)
             remaining += erased[i].remaining;
         }
         json_object_set_new(params, "erased", per);
+        json_object_set_new(params, "events_erased", json_integer((json_int_t)total));
         if (!(ptxt = json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
             st = COF_ERR(COF_NOMEM, "out of memory");
             goto fail;
         }
         ar.params_json = ptxt;
-        ar.events = total;
+        ar.events = 0; /* "events" counts events returned (audit.h); erasure returns none */
         ar.outcome = est || remaining ? "error" : "ok";
         cof_status ast = cof_cli_audit_rec(cfg, cof_store_keyring(s), &ar, &seq);
         char when[64];

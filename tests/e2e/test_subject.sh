@@ -178,10 +178,25 @@ check "audit: find records the event ids (SEG:ROW ranges)" \
   bash -c "grep '\"action\":\"subject.find\"' <<<'$out' | head -1 | grep -Eq '\"ids\":\"[0-9]+:[0-9]+(-[0-9]+)?(,[0-9]+:[0-9]+(-[0-9]+)?)*\"'"
 check "audit: subject.export record with 10 events" \
   bash -c "grep '\"action\":\"subject.export\"' <<<'$out' | grep -q '\"events\":10'"
-check "audit: subject.erase record at the receipt's seq, 10 events, both tenants" \
-  bash -c "grep '\"seq\":$seq,' <<<'$out' | grep -q '\"action\":\"subject.erase\".*\"tenants\":\[\"acme\",\"beta\"\],\"events\":10'"
+check "audit: subject.erase record at the receipt's seq, both tenants, 10 erased, none returned" \
+  bash -c "grep '\"seq\":$seq,' <<<'$out' | grep '\"events_erased\":10' | grep -q '\"action\":\"subject.erase\".*\"tenants\":\[\"acme\",\"beta\"\],\"events\":0'"
 check "audit: the address is in no record" bash -c "! grep -q '$A' <<<'$out'"
 check "audit: the trail verifies" cof audit verify
+# The incident report reads these records: the lookups disclosed one subject's data to
+# sup_all; the erasure disclosed nothing to adm1.
+inc=$(cof incident report --from 1d --to "$(date -u -d "+1 hour" +%Y-%m-%dT%H:%M:%SZ)" --principal sup_all --json)
+check "incident: sup_all received one distinct subject with recipient addresses" \
+  python3 -c "
+import json, sys
+r = json.loads(sys.argv[1]); t = json.dumps(r)
+assert 'recipient address' in t, t
+assert '\"subjects\": 1' in t or '\"subjects\":1' in t, t" "$inc"
+inc=$(cof incident report --from 1d --to "$(date -u -d "+1 hour" +%Y-%m-%dT%H:%M:%SZ)" --principal adm1 --json)
+check "incident: the erasure counts as no disclosure to adm1" \
+  python3 -c "
+import json, sys
+t = json.dumps(json.loads(sys.argv[1]))
+assert 'recipient address' not in t and 'sender address' not in t, t" "$inc"
 
 # ---- a poison record in the answer: withheld, the caller suspended
 as_admin 1 poison plant --tenant acme --count 3 --domain traps.example.net \
