@@ -51,6 +51,8 @@ static const char usage_main[] =
     "  incident report         who read what in a time window, from the verified audit trail\n"
     "  verify-evidence FILE --pubkey K  check a signed `check --evidence` report offline\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
+    "  retention show|run      per-tenant retention: crypto-shred expired tenant-days\n"
+    "  subject find|export|erase ADDRESS  data-subject access and erasure (GDPR 15, 17)\n"
     "  poison plant|list       synthetic trap records that catch bulk reads (docs/POISON.md)\n"
     "  export request|approve|reject|list|fetch  bulk export under approval (docs/EXPORT.md)\n"
     "  help [COMMAND]          this text, or a command's options\n"
@@ -381,6 +383,8 @@ static int cmd_ingest(globals *g, int argc, char **argv)
     if (sum.events_duplicate)
         fprintf(stderr, "already stored  %12" PRIu64 "  (skipped: ingested before)\n",
                 sum.events_duplicate);
+    if (sum.events_shredded)
+        fprintf(stderr, "skipped: retention: day shredded %8" PRIu64 "\n", sum.events_shredded);
     if (sum.sources_done)
         fprintf(stderr, "files unchanged %12" PRIu64 "\n", sum.sources_done);
     for (int r = 1; r < COF_NSKIP; r++)
@@ -825,6 +829,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "verify-evidence")) rc = cof_cmd_verify_evidence(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "acl")) rc = cof_cmd_acl(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "lockdown")) rc = cof_cmd_lockdown(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "retention")) rc = cof_cmd_retention(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "subject")) rc = cof_cmd_subject(&g.cfg, cargc, cargv);
     else {
         fprintf(stderr, "coffer: unknown command '%s' (try coffer --help)\n", cmd);
         rc = 2;
