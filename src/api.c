@@ -960,7 +960,8 @@ static const char *route_name(const char *url)
 {
     static const char *const known[] = { "/v1/trail", "/v1/stats", "/v1/audit", "/v1/whoami",
                                          "/metrics", "/v1/events", "/v1/changes", "/v1/exports",
-                                         "/v1/lockdown", "/v1/lockdown/lift", NULL };
+                                         "/v1/lockdown", "/v1/lockdown/lift",
+                                         "/v1/subjects/find", "/v1/subjects/erase", NULL };
     for (const char *const *k = known; *k; k++)
         if (!strcmp(url, *k))
             return *k;
@@ -1054,7 +1055,8 @@ enum MHD_Result cof_api_handler(void *cls, struct MHD_Connection *c, const char 
         return route_events(s, c, r, &ai);
     enum MHD_Result gret;
     if (cof_api_gov_route(s, c, r, &ai, url, method, &gret) ||
-        cof_api_export_route(s, c, r, &ai, url, method, &gret))
+        cof_api_export_route(s, c, r, &ai, url, method, &gret) ||
+        cof_api_subject_route(s, c, r, &ai, url, method, &gret))
         return gret;
     static const char *const known[] = { "/v1/trail", "/v1/stats", "/v1/audit", "/v1/whoami",
                                          "/metrics", "/v1/events", NULL };
