@@ -100,4 +100,9 @@ $C audit show >"$D/audit.txt"
 tail -8 "$D/audit.txt"
 echo; echo "== coffer audit verify"
 $C audit verify
+echo; echo "== coffer incident report --from 1h --to now   (who read what: the facts a GDPR art. 33 notice needs)"
+$C incident report --from 1h --to "$(date -u +%Y-%m-%dT%H:%M:%SZ -d '+1 minute')" | head -40
+echo; echo "== coffer check --evidence   (a signed report an auditor checks offline with the public key)"
+$C check --evidence "$D/evidence.json" >/dev/null || true
+$C verify-evidence "$D/evidence.json" --pubkey "$($C audit pubkey)"
 echo; echo "The store is in $D/data, its master key in $D/keys/master.key. Try: $C search --help"

@@ -130,7 +130,7 @@ static cof_status audit(cof_server *s, req *r, audit_info *ai, const char *outco
 static const char *outcome_of(unsigned status)
 {
     if (status < 300) return "ok";
-    if (status == 401 || status == 403) return "denied";
+    if (status == 401 || status == 403 || status == 423) return "denied";
     if (status == 404) return "not_found";
     if (status == 429) return "limited";
     if (status == 400 || status == 405 || status == 413) return "bad_request";
@@ -960,7 +960,8 @@ static const char *route_name(const char *url)
 {
     static const char *const known[] = { "/v1/trail", "/v1/stats", "/v1/audit", "/v1/whoami",
                                          "/metrics", "/v1/events", "/v1/changes", "/v1/exports",
-                                         "/v1/lockdown", "/v1/lockdown/lift", NULL };
+                                         "/v1/lockdown", "/v1/lockdown/lift",
+                                         "/v1/subjects/find", "/v1/subjects/erase", NULL };
     for (const char *const *k = known; *k; k++)
         if (!strcmp(url, *k))
             return *k;
@@ -1054,7 +1055,8 @@ enum MHD_Result cof_api_handler(void *cls, struct MHD_Connection *c, const char 
         return route_events(s, c, r, &ai);
     enum MHD_Result gret;
     if (cof_api_gov_route(s, c, r, &ai, url, method, &gret) ||
-        cof_api_export_route(s, c, r, &ai, url, method, &gret))
+        cof_api_export_route(s, c, r, &ai, url, method, &gret) ||
+        cof_api_subject_route(s, c, r, &ai, url, method, &gret))
         return gret;
     static const char *const known[] = { "/v1/trail", "/v1/stats", "/v1/audit", "/v1/whoami",
                                          "/metrics", "/v1/events", NULL };

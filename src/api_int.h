@@ -63,6 +63,10 @@ enum MHD_Result cof_api_poison_hit(cof_server *s, struct MHD_Connection *c, req 
 int cof_api_export_route(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
                          const char *url, const char *method, enum MHD_Result *ret);
 
+/* api_subject.c: /v1/subjects/find and /v1/subjects/erase; 0 when url is neither. */
+int cof_api_subject_route(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,
+                          const char *url, const char *method, enum MHD_Result *ret);
+
 /* api_gov.c: /v1/changes, /v1/changes/ID[/approve|/reject], /v1/lockdown[/lift]. 0 when
  * url is not one of them (nothing sent). */
 int cof_api_gov_route(cof_server *s, struct MHD_Connection *c, req *r, audit_info *ai,

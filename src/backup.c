@@ -28,8 +28,10 @@
 #define KR_ID_OFF 12 /* keyring header: magic(8) version(4) id(16), keyring.c */
 #define KR_ID_LEN 16
 
-static const char *const top_files[] = { "MANIFEST", "keyring", "access.json", "tokens.json",
-                                         "poison.reg" };
+/* retention.pending: a master key rotation is owed (retention.h); a copy taken then
+ * owes it too. */
+static const char *const top_files[] = { "MANIFEST",   "keyring",          "access.json",
+                                         "tokens.json", "poison.reg",      "retention.pending" };
 /* Directories a backup may hold; a parent comes before its children (out_subdir). */
 static const char *const top_dirs[] = { "seg",   "wal",     "spool",  "spool/wal",
                                         "audit", "changes", "exports" };

@@ -3,7 +3,8 @@
  *
  * A backup is a directory holding copies of the store's files under their own
  * relative names (MANIFEST, keyring, seg/, wal/, spool/wal/, spool/batches, audit/,
- * access.json, tokens.json, changes/, exports/, poison.reg) and BACKUP, a JSON manifest
+ * access.json, tokens.json, changes/, exports/, poison.reg, retention.pending) and
+ * BACKUP, a JSON manifest
  * naming every file with its size and BLAKE2b-256 hash. Nothing is decrypted and the master key is
  * never copied.
  *
@@ -53,7 +54,7 @@ typedef struct {
 } cof_backup_manifest;
 
 /* 1 if p is a relative path a backup may hold: MANIFEST, keyring, access.json,
- * tokens.json, poison.reg, or DIR/NAME with DIR one of seg, wal, spool, spool/wal,
+ * tokens.json, poison.reg, retention.pending, or DIR/NAME with DIR one of seg, wal, spool, spool/wal,
  * audit, changes, exports and NAME of [A-Za-z0-9._-], not starting with '.'. No other path
  * is ever read from or written to, so a hostile BACKUP cannot reach outside. */
 int cof_backup_path_ok(const char *p, size_t n);

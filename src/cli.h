@@ -6,6 +6,8 @@
 #define COF_CLI_H
 
 #include "config.h"
+#include "audit.h"
+#include "keyring.h"
 #include "ingest.h"
 #include "status.h"
 #include <stddef.h>
@@ -53,6 +55,13 @@ int cof_cmd_restore(const cof_config *cfg, int argc, char **argv);
  * key). */
 cof_status cof_cli_audit_pubkey(const cof_config *cfg, const char *arg, uint8_t pk[32]) COF_MUST_USE;
 
+int cof_cmd_retention(const cof_config *cfg, int argc, char **argv);
+int cof_cmd_subject(const cof_config *cfg, int argc, char **argv);
+
+/* cli_audit.c: cof_cli_audit for a whole record (event ids too), signed with the
+ * subkey of an already open keyring kr. Durable when it returns OK. */
+cof_status cof_cli_audit_rec(const cof_config *cfg, cof_keyring *kr, const cof_audit_rec *r,
+                             uint64_t *seq) COF_MUST_USE;
 /* Print "coffer: WHAT: detail" for a failed status (never key bytes or personal values). */
 void cof_cli_fail(cof_status st, const char *what);
 

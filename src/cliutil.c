@@ -13,30 +13,37 @@
 #include "cli.h"
 #include "keyring.h"
 
+cof_status cof_cli_audit_rec(const cof_config *cfg, cof_keyring *kr, const cof_audit_rec *r,
+                             uint64_t *seq)
+{
+    cof_audit *au = NULL;
+    uint8_t *seed = sodium_malloc(COF_KEY_LEN);
+    cof_status st;
+    if (!seed)
+        return COF_ERR(COF_NOMEM, "key memory");
+    if (!(st = cof_keyring_subkey(kr, "audit-ed25519", seed)) &&
+        !(st = cof_audit_open(cfg->data_dir, seed, &au)))
+        st = cof_audit_append(au, r, seq);
+    cof_audit_close(au); /* writes the checkpoint that signs the record */
+    sodium_free(seed);
+    return st;
+}
+
 cof_status cof_cli_audit(const cof_config *cfg, const char *principal, const char *action,
                          const char *params_json, const char *outcome,
                          const char *const *tenants, size_t ntenants, uint64_t events,
                          uint64_t *seq)
 {
     cof_keyring *k = NULL;
-    cof_audit *a = NULL;
-    uint8_t *seed = sodium_malloc(COF_KEY_LEN);
-    cof_status st;
-    if (!seed)
-        return COF_ERR(COF_NOMEM, "key memory");
-    if ((st = cof_keyring_open(cfg->data_dir, cfg->key_file, &k)) ||
-        (st = cof_keyring_subkey(k, "audit-ed25519", seed)) ||
-        (st = cof_audit_open(cfg->data_dir, seed, &a)))
-        goto out;
+    cof_status st = cof_keyring_open(cfg->data_dir, cfg->key_file, &k);
+    if (st)
+        return st;
     cof_audit_rec r = { .principal = principal ? principal : "-", .source = "local",
                         .action = action, .params_json = params_json,
                         .outcome = outcome ? outcome : "ok", .tenants = tenants,
                         .ntenants = ntenants, .events = events };
-    st = cof_audit_append(a, &r, seq);
-out:
-    cof_audit_close(a);
+    st = cof_cli_audit_rec(cfg, k, &r, seq);
     cof_keyring_close(k);
-    sodium_free(seed);
     return st;
 }
 

@@ -208,6 +208,7 @@ cof_status cof_config_init(cof_config *c)
     c->srv.request_timeout = 60;
     c->srv.rate_limit = 200;
     c->srv.budget_per_hour = 1000;
+    c->srv.retention_seconds = 3600;
     c->srv.lockout_failures = 20;
     c->srv.threads = 8;
     c->hold_seconds = 300;
@@ -481,6 +482,7 @@ static cof_status set_server_key(cof_config *c, cof_str key, cof_str v, const ch
         { "budget_per_hour", offsetof(cof_server_config, budget_per_hour), 1, 1000000000 },
         { "lockout_failures", offsetof(cof_server_config, lockout_failures), 2, 100000 },
         { "threads", offsetof(cof_server_config, threads), 1, 256 },
+        { "retention_seconds", offsetof(cof_server_config, retention_seconds), 1, 86400 },
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if (cof_str_eq_lit(key, nums[i].name))

@@ -21,7 +21,8 @@
  *   server: listen, syslog_listen, syslog_plain_listen = HOST:PORT; tls_cert, tls_key,
  *   syslog_client_ca = FILE; max_connections, per_ip_connections, max_body_bytes,
  *   max_header_bytes, idle_timeout, header_timeout, request_timeout, rate_limit,
- *   budget_per_hour, lockout_failures, threads = N (see cof_server_config)
+ *   budget_per_hour, lockout_failures, threads, retention_seconds = N (see
+ *   cof_server_config)
  * Probe and alert sinks (see alert.h and docs/PROBE.md):
  *   allowed_networks = CIDR[,CIDR...] (probe targets; default 127.0.0.0/8,::1/128)
  *   alert.syslog = on|off   alert.webhook = https://...   alert.webhook_secret_file = FILE
@@ -85,6 +86,7 @@ typedef struct {
     uint32_t budget_per_hour;    /* unsealed events per principal per hour; 1000 */
     uint32_t lockout_failures;   /* failed authentications before lockout; 20 */
     uint32_t threads;            /* HTTP worker threads; 8 */
+    uint32_t retention_seconds;  /* how often the server applies retention; 3600 */
 } cof_server_config;
 /* An IPv4 or IPv6 network (probe issue: allowed_networks). */
 typedef struct {

@@ -58,6 +58,7 @@ cof_status cof_event_sink_add(cof_event_sink *k, const cof_event *ev, const char
         if ((st = cof_keyring_blind_key(k->kr, tenant, &k->last_key)))
             return st;
         snprintf(k->last_tenant, sizeof k->last_tenant, "%s", tenant);
+        k->live_known = 0;
     }
     if (k->poison && k->on_poison && cof_poison_nsets(k->poison)) {
         static const cof_field to[2] = { COF_F_RECIPIENT, COF_F_ORIG_RECIPIENT };
@@ -68,6 +69,22 @@ cof_status cof_event_sink_add(cof_event_sink *k, const cof_event *ev, const char
                 break;
             }
         }
+    }
+    /* After the poison check (mail reaching a trap is news whatever its day). A
+     * shredded day is refused here, counted; the store's flush refuses it as well
+     * should retention shred the day after this check (store.c invariant 5). */
+    uint32_t day = ev->time_us > 0 ? (uint32_t)(ev->time_us / 86400000000LL) : 0;
+    if (!k->live_known || k->live_day != day) {
+        const uint8_t *dk;
+        st = cof_keyring_data_key(k->kr, tenant, day, 1, &dk);
+        if (st == COF_DENIED) {
+            k->shredded++;
+            return COF_OK;
+        }
+        if (st)
+            return st;
+        k->live_day = day;
+        k->live_known = 1;
     }
     cof_record rec;
     if ((st = cof_policy_apply(k->cfg, tenant, k->last_key, ev, &k->scratch, &rec)))
@@ -85,10 +102,14 @@ static cof_status on_event(void *ctx, const cof_event *ev)
         x->sum->events_duplicate++;
         return COF_OK;
     }
+    uint64_t refused = x->sink.shredded;
     cof_status st = cof_event_sink_add(&x->sink, ev, NULL);
     if (st)
         return st;
-    x->sum->events_stored++;
+    if (x->sink.shredded != refused)
+        x->sum->events_shredded++;
+    else
+        x->sum->events_stored++;
     return COF_OK;
 }
 

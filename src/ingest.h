@@ -39,6 +39,7 @@ typedef struct {
     uint64_t bytes;
     uint64_t events_stored;
     uint64_t events_duplicate; /* already stored by an earlier run */
+    uint64_t events_shredded;  /* refused: their tenant-day was shredded by retention */
     uint64_t skipped[COF_NSKIP];
     uint64_t sources_done;     /* sources found complete and skipped */
     double seconds;
@@ -58,6 +59,9 @@ typedef struct {
     char tenant_buf[COF_MAX_TENANT_NAME + 1];
     char last_tenant[COF_MAX_TENANT_NAME + 1];
     const uint8_t *last_key;
+    uint32_t live_day;      /* a day of last_tenant known to have a live data key */
+    int live_known;
+    uint64_t shredded;      /* events refused: their tenant-day was crypto-shredded */
     cof_policy_scratch scratch;
     const cof_poison *poison;
     void (*on_poison)(void *ctx, const cof_poison_hit *hit);
@@ -65,7 +69,9 @@ typedef struct {
 } cof_event_sink;
 
 void cof_event_sink_init(cof_event_sink *k, cof_store *s);
-/* forced_tenant: NULL/"" for the configured attribution, else that tenant. */
+/* forced_tenant: NULL/"" for the configured attribution, else that tenant.
+ * An event of a tenant-day that retention crypto-shredded is not stored: it is counted
+ * in k->shredded and the call returns COF_OK (one late line must not fail an ingest). */
 cof_status cof_event_sink_add(cof_event_sink *k, const cof_event *ev,
                               const char *forced_tenant) COF_MUST_USE;
 

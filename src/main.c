@@ -52,6 +52,8 @@ static const char usage_main[] =
     "  verify-evidence FILE --pubkey K  check a signed `check --evidence` report offline\n"
     "  backup OUT_DIR | restore BACKUP_DIR  sealed copies of a live store (docs/BACKUP.md)\n"
     "  probe TARGET...         scan your own hosts for data stores open without credentials\n"
+    "  retention show|run      per-tenant retention: crypto-shred expired tenant-days\n"
+    "  subject find|export|erase ADDRESS  data-subject access and erasure (GDPR 15, 17)\n"
     "  poison plant|list       synthetic trap records that catch bulk reads (docs/POISON.md)\n"
     "  export request|approve|reject|list|fetch  bulk export under approval (docs/EXPORT.md)\n"
     "  help [COMMAND]          this text, or a command's options\n"
@@ -382,6 +384,8 @@ static int cmd_ingest(globals *g, int argc, char **argv)
     if (sum.events_duplicate)
         fprintf(stderr, "already stored  %12" PRIu64 "  (skipped: ingested before)\n",
                 sum.events_duplicate);
+    if (sum.events_shredded)
+        fprintf(stderr, "skipped: retention: day shredded %8" PRIu64 "\n", sum.events_shredded);
     if (sum.sources_done)
         fprintf(stderr, "files unchanged %12" PRIu64 "\n", sum.sources_done);
     for (int r = 1; r < COF_NSKIP; r++)
@@ -827,6 +831,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "verify-evidence")) rc = cof_cmd_verify_evidence(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "acl")) rc = cof_cmd_acl(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "lockdown")) rc = cof_cmd_lockdown(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "retention")) rc = cof_cmd_retention(&g.cfg, cargc, cargv);
+    else if (!strcmp(cmd, "subject")) rc = cof_cmd_subject(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "backup")) rc = cof_cmd_backup(&g.cfg, cargc, cargv);
     else if (!strcmp(cmd, "restore")) rc = cof_cmd_restore(&g.cfg, cargc, cargv);
     else {

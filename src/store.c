@@ -7,8 +7,13 @@
  *     is deleted only after a MANIFEST whose wal_applied covers it is durable.
  *  3. A segment file not listed by the MANIFEST is garbage from an interrupted flush or
  *     merge and is removed by the next writer's open.
- *  4. Only the merge thread removes segments from the list; only flush adds them; both
- *     mutate the list and write the MANIFEST under s->mu. */
+ *  4. Flush adds segments to the list; the merge thread replaces segments by their
+ *     merge; maintenance (cof_store_drop_day, cof_store_rewrite_segment) removes or
+ *     replaces segments while merges are held off (s->hold). All of them mutate the
+ *     list and write the MANIFEST under s->mu.
+ *  5. A tenant-day whose data key was destroyed never gets a segment again: flush
+ *     refuses (and counts) its records instead of failing, so a late record of a
+ *     shredded day cannot wedge the WAL. */
 #include "store.h"
 
 #include <dirent.h>
@@ -78,6 +83,8 @@ struct cof_store {
     int merger_started;
     pthread_cond_t cv;
     int stop, merge_wanted, merging;
+    int hold;                  /* maintenance holds: no merge starts while > 0 */
+    uint64_t refused_shredded; /* records of shredded days refused by flush */
     cof_store_err_fn err_hook;
     void *err_ctx;
 };
@@ -440,8 +447,15 @@ cof_status cof_store_flush(cof_store *s)
         goto out;
     }
     for (size_t i = 0; i < ng; i++) {
-        if ((st = write_segment(s, groups[i].tenant, groups[i].day, s->mem.p, s->mem.n,
-                                groups[i].offs, groups[i].n, &made[nmade])))
+        const uint8_t *dk;
+        st = cof_keyring_data_key(s->kr, groups[i].tenant, groups[i].day, 1, &dk);
+        if (st == COF_DENIED) { /* crypto-shredded day (invariant 5) */
+            s->refused_shredded += groups[i].n;
+            st = COF_OK;
+            continue;
+        }
+        if (st || (st = write_segment(s, groups[i].tenant, groups[i].day, s->mem.p, s->mem.n,
+                                      groups[i].offs, groups[i].n, &made[nmade])))
             goto out;
         nmade++;
     }
@@ -732,7 +746,7 @@ cof_status cof_store_merge(cof_store *s)
     cof_status st = COF_OK;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        size_t n = s->stop ? 0 : pick_merge(s, pick, 64);
+        size_t n = s->stop || s->hold ? 0 : pick_merge(s, pick, 64);
         pthread_mutex_unlock(&s->mu);
         if (!n)
             break;
@@ -946,6 +960,7 @@ cof_status cof_store_close(cof_store *s)
 }
 
 cof_keyring *cof_store_keyring(cof_store *s) { return s->kr; }
+int cof_store_writable(const cof_store *s) { return (s->flags & COF_STORE_WRITE) != 0; }
 const cof_config *cof_store_config(cof_store *s) { return s->cfg; }
 
 /* ---------------------------------------------------------------- read path */
@@ -1075,4 +1090,277 @@ cof_status cof_store_totals_get(cof_store *s, cof_store_totals *t)
     t->wal_bytes = dir_bytes(p);
     t->other_bytes = dir_bytes(s->dir);
     return COF_OK;
+}
+
+/* ---------------------------------------------------------------- maintenance */
+
+void cof_store_hold_merges(cof_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->hold++;
+    while (s->merging) /* a merge in progress finishes; none starts while held */
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void cof_store_release_merges(cof_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->hold > 0 && --s->hold == 0) {
+        s->merge_wanted = 1; /* what was held off may be due now */
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t cof_store_refused_shredded(const cof_store *s) { return s->refused_shredded; }
+
+cof_status cof_store_segments(cof_store *s, cof_seg_info **out, size_t *n)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t k = s->nsegs;
+    cof_seg_info *list = malloc((k ? k : 1) * sizeof *list);
+    if (list)
+        memcpy(list, s->segs, k * sizeof *list);
+    pthread_mutex_unlock(&s->mu);
+    if (!list)
+        return COF_ERR(COF_NOMEM, "out of memory");
+    qsort(list, k, sizeof *list, cmp_info);
+    *out = list;
+    *n = k;
+    return COF_OK;
+}
+
+/* Close cached handles of a segment that left the list (caller holds s->mu). */
+static void cache_drop(cof_store *s, uint64_t seg_id)
+{
+    for (size_t c = 0; c < COF_MAX_OPEN_SEGMENTS; c++)
+        if (s->cache[c].seg && s->cache[c].seg_id == seg_id) {
+            cof_seg_close(s->cache[c].seg);
+            s->cache[c].seg = NULL;
+        }
+}
+
+/* Delete the files of segments a durable MANIFEST no longer lists. A crash before the
+ * unlinks reach the disk leaves garbage that the next open removes (invariant 3). */
+static cof_status unlink_segments(cof_store *s, const uint64_t *ids, size_t n)
+{
+    cof_status st = COF_OK;
+    for (size_t i = 0; i < n; i++) {
+        char path[4200];
+        seg_path(s, ids[i], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT && !st)
+            st = COF_ERRNO("remove %s", path);
+    }
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/seg", s->dir);
+    cof_status st2 = n ? cof_fs_fsync_dir(dir) : COF_OK;
+    return st ? st : st2;
+}
+
+cof_status cof_store_drop_day(cof_store *s, const char *tenant, uint32_t day, uint64_t *rows,
+                              uint32_t *segs)
+{
+    if (rows)
+        *rows = 0;
+    if (segs)
+        *segs = 0;
+    if (!(s->flags & COF_STORE_WRITE))
+        return COF_ERR(COF_DENIED, "store opened read-only");
+    /* Records of this day may still be in the memtable (and the WAL): into segments
+     * first, so the WAL files holding them are pruned and the segments found below. */
+    cof_status st = cof_store_commit(s);
+    if (!st && s->mem_n)
+        st = cof_store_flush(s);
+    if (st)
+        return st;
+    cof_store_hold_merges(s);
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->nsegs, w = 0, ngone = 0;
+    cof_seg_info *backup = malloc((n ? n : 1) * sizeof *backup);
+    uint64_t *gone = malloc((n ? n : 1) * sizeof *gone);
+    uint64_t nrows = 0;
+    if (!backup || !gone) {
+        st = COF_ERR(COF_NOMEM, "out of memory");
+        goto unlock;
+    }
+    memcpy(backup, s->segs, n * sizeof *backup);
+    for (size_t i = 0; i < n; i++) {
+        if (s->segs[i].day == day && strcmp(s->segs[i].tenant, tenant) == 0) {
+            gone[ngone++] = s->segs[i].seg_id;
+            nrows += s->segs[i].nrows;
+        } else {
+            s->segs[w++] = s->segs[i];
+        }
+    }
+    if (!ngone)
+        goto unlock;
+    s->nsegs = w;
+    if ((st = manifest_write(s))) { /* the old MANIFEST still holds: keep its view */
+        memcpy(s->segs, backup, n * sizeof *backup);
+        s->nsegs = n;
+        ngone = 0;
+        goto unlock;
+    }
+    for (size_t i = 0; i < ngone; i++)
+        cache_drop(s, gone[i]);
+unlock:
+    pthread_mutex_unlock(&s->mu);
+    if (!st && ngone) {
+        st = unlink_segments(s, gone, ngone);
+        if (rows)
+            *rows = nrows;
+        if (segs)
+            *segs = (uint32_t)ngone;
+    }
+    cof_store_release_merges(s);
+    free(backup);
+    free(gone);
+    return st;
+}
+
+typedef struct {
+    cof_segw *w;
+    const uint32_t *drop;
+    size_t ndrop, di;
+    int64_t min_time, max_time;
+    uint32_t kept;
+} rewrite_ctx;
+
+static cof_status rewrite_row(void *ctx, uint32_t row, const cof_record *r)
+{
+    rewrite_ctx *x = ctx;
+    while (x->di < x->ndrop && x->drop[x->di] < row)
+        x->di++;
+    if (x->di < x->ndrop && x->drop[x->di] == row)
+        return COF_OK;
+    if (r->time_us < x->min_time)
+        x->min_time = r->time_us;
+    if (r->time_us > x->max_time)
+        x->max_time = r->time_us;
+    x->kept++;
+    return cof_segw_add(x->w, r);
+}
+
+#define REWRITE_CHUNK 65536u /* rows materialized per cof_seg_get call: bounds the id list */
+
+cof_status cof_store_rewrite_segment(cof_store *s, uint64_t seg_id, const uint32_t *drop,
+                                     size_t ndrop, uint64_t *new_id)
+{
+    *new_id = 0;
+    if (!(s->flags & COF_STORE_WRITE))
+        return COF_ERR(COF_DENIED, "store opened read-only");
+    cof_seg_info in;
+    int found = 0;
+    memset(&in, 0, sizeof in);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nsegs && !found; i++)
+        if (s->segs[i].seg_id == seg_id) {
+            in = s->segs[i];
+            found = 1;
+        }
+    pthread_mutex_unlock(&s->mu);
+    if (!found)
+        return COF_ERR(COF_NOTFOUND, "segment %016" PRIx64 " is not live", seg_id);
+    for (size_t i = 0; i < ndrop; i++)
+        if (drop[i] >= in.nrows || (i && drop[i] <= drop[i - 1]))
+            return COF_ERR(COF_BADINPUT, "rows to drop must be ascending row ids of the segment");
+    if (!ndrop)
+        return COF_OK;
+    const uint8_t *key;
+    cof_status st = cof_keyring_data_key(s->kr, in.tenant, in.day, 0, &key);
+    if (st)
+        return st;
+    char ipath[4200], path[4200];
+    seg_path(s, seg_id, ipath, sizeof ipath);
+    cof_seg *seg = NULL;
+    uint32_t *rows = NULL;
+    rewrite_ctx x = { NULL, drop, ndrop, 0, INT64_MAX, INT64_MIN, 0 };
+    cof_seg_meta meta;
+    memset(&meta, 0, sizeof meta);
+    path[0] = 0;
+    if ((st = cof_seg_open(ipath, &seg)))
+        return st;
+    uint32_t nr = cof_seg_nrows(seg);
+    if (nr != in.nrows) {
+        st = COF_ERR(COF_CORRUPT, "%s: %u rows, the manifest says %u", ipath, nr, in.nrows);
+        goto out;
+    }
+    if (ndrop < nr) { /* some rows stay: write them as a new segment */
+        snprintf(meta.tenant, sizeof meta.tenant, "%s", in.tenant);
+        meta.day = in.day;
+        pthread_mutex_lock(&s->mu);
+        meta.seg_id = s->next_seg_id++;
+        pthread_mutex_unlock(&s->mu);
+        seg_path(s, meta.seg_id, path, sizeof path);
+        rows = malloc(REWRITE_CHUNK * sizeof *rows);
+        if (!rows) {
+            st = COF_ERR(COF_NOMEM, "out of memory");
+            goto out;
+        }
+        if ((st = cof_segw_open(path, &meta, key, &x.w)))
+            goto out;
+        for (uint32_t base = 0; base < nr && !st; base += REWRITE_CHUNK) {
+            uint32_t k = nr - base < REWRITE_CHUNK ? nr - base : REWRITE_CHUNK;
+            for (uint32_t r = 0; r < k; r++)
+                rows[r] = base + r;
+            st = cof_seg_get(seg, key, rows, k, rewrite_row, &x);
+        }
+        if (!st && x.kept != nr - ndrop)
+            st = COF_ERR(COF_CORRUPT, "%s: rewrite kept %u of %u rows", ipath, x.kept, nr);
+        if (!st)
+            st = cof_segw_finish(x.w); /* durable before the MANIFEST names it */
+        if (st)
+            goto out;
+    }
+    cof_seg_info made;
+    memset(&made, 0, sizeof made);
+    if (x.w) {
+        struct stat sb;
+        made.seg_id = meta.seg_id;
+        made.day = in.day;
+        made.nrows = x.kept;
+        made.min_time = x.min_time;
+        made.max_time = x.max_time;
+        made.bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        snprintf(made.tenant, sizeof made.tenant, "%s", in.tenant);
+    }
+    /* Swap in the MANIFEST; the old file goes only once the new MANIFEST is durable. */
+    pthread_mutex_lock(&s->mu);
+    size_t i = 0;
+    while (i < s->nsegs && s->segs[i].seg_id != seg_id)
+        i++;
+    if (i == s->nsegs) {
+        st = COF_ERR(COF_NOTFOUND, "segment %016" PRIx64 " left the list during a rewrite "
+                     "(merges not held?)", seg_id);
+    } else {
+        cof_seg_info old = s->segs[i];
+        size_t old_n = s->nsegs;
+        if (x.w)
+            s->segs[i] = made;
+        else
+            s->segs[i] = s->segs[--s->nsegs];
+        if ((st = manifest_write(s))) {
+            if (s->nsegs != old_n)
+                s->segs[s->nsegs++] = s->segs[i];
+            s->segs[i] = old;
+        } else {
+            cache_drop(s, seg_id);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!st) {
+        *new_id = x.w ? meta.seg_id : 0;
+        path[0] = 0; /* listed now: not ours to remove */
+        cof_seg_close(seg);
+        seg = NULL;
+        st = unlink_segments(s, &seg_id, 1);
+    }
+out:
+    cof_seg_close(seg);
+    cof_segw_free(x.w);
+    if (st && path[0])
+        unlink(path); /* unlisted: garbage either way (invariant 3) */
+    free(rows);
+    return st;
 }

@@ -47,6 +47,7 @@ cof_status cof_store_close(cof_store *s) COF_MUST_USE;
 void cof_store_abandon(cof_store *s);
 
 cof_keyring *cof_store_keyring(cof_store *s); /* NULL with COF_STORE_NOKEY */
+int cof_store_writable(const cof_store *s);   /* opened with COF_STORE_WRITE */
 const cof_config *cof_store_config(cof_store *s);
 
 /* ---- write path ---- */
@@ -105,5 +106,38 @@ cof_status cof_store_manifest_segments(const uint8_t *data, size_t n, const char
 
 /* Merge small segments now (normally done by the background thread). */
 cof_status cof_store_merge(cof_store *s) COF_MUST_USE;
+
+/* ---- maintenance: retention (retention.c) and erasure (subject.c) ----
+ * Both decide from the segment list and then rewrite it, so they keep the background
+ * merge away meanwhile: cof_store_hold_merges waits for a merge in progress and starts
+ * none until the matching release (holds nest). Crash safety is the flush and merge
+ * rule (invariants 2 and 3 of store.c): a new segment is durable before the MANIFEST
+ * names it, an old file is deleted only after a MANIFEST without it is durable, and
+ * any file the MANIFEST does not name is removed by the next writer's open. */
+void cof_store_hold_merges(cof_store *s);
+void cof_store_release_merges(cof_store *s);
+
+/* A copy of the live segment list, oldest first (*out malloc'd, free with free()). */
+cof_status cof_store_segments(cof_store *s, cof_seg_info **out, size_t *n) COF_MUST_USE;
+
+/* Remove every segment of (tenant, UTC day). Commits and flushes first, so no record of
+ * that day stays in the WAL or the memtable; then holds merges, replaces the MANIFEST
+ * without those segments and deletes their files. *rows and *segs (either may be NULL)
+ * get what was removed. Writer only. */
+cof_status cof_store_drop_day(cof_store *s, const char *tenant, uint32_t day, uint64_t *rows,
+                              uint32_t *segs) COF_MUST_USE;
+
+/* Rewrite segment seg_id without its rows drop[0..ndrop) (ascending row ids as
+ * cof_seg_lookup gives them): a new segment (new id, same tenant-day, every column and
+ * index rebuilt by the segment writer) replaces it in the MANIFEST and the old file is
+ * deleted; when every row goes, the segment just goes. *new_id: the replacement, 0 if
+ * none. The caller holds merges (so seg_id still names the rows it looked up) and
+ * flushed first. COF_NOTFOUND if seg_id is not live. Writer only. */
+cof_status cof_store_rewrite_segment(cof_store *s, uint64_t seg_id, const uint32_t *drop,
+                                     size_t ndrop, uint64_t *new_id) COF_MUST_USE;
+
+/* Acknowledged records that flush refused because their tenant-day's data key was
+ * destroyed by retention (a shredded day never gets data again), since open. */
+uint64_t cof_store_refused_shredded(const cof_store *s);
 
 #endif
