@@ -119,6 +119,7 @@ static void test_paths(void **state)
 {
     (void)state;
     const char *good[] = { "MANIFEST", "keyring", "access.json", "tokens.json", "poison.reg",
+                           "retention.pending",
                            "seg/0000000000000001.seg", "wal/x.wal", "spool/batches",
                            "spool/wal/0000000000000001.wal", "audit/HEAD", "changes/c-1.json",
                            "exports/e.jsonl" };
