@@ -4,7 +4,7 @@
 # (default 60). Prints "N passed, M failed" last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 JOBS=${JOBS:-2}
 scripts/deps.sh test || { echo "cannot install dependencies"; exit 1; }
 
