@@ -11,7 +11,7 @@ if [ "$level" = test ] || [ "$level" = bench ]; then
         redis-server memcached mariadb-server etcd-server nginx-light postgresql)
 fi
 if [ "$level" = bench ]; then
-  pkgs+=(sqlite3 postgresql zstd time wrk)
+  pkgs+=(sqlite3 postgresql zstd time wrk bc)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
