@@ -773,7 +773,10 @@ int main(int argc, char **argv)
             (!strcmp(rest[1], "serve") || !strcmp(rest[1], "token") || !strcmp(rest[1], "audit") ||
              !strcmp(rest[1], "probe") || !strcmp(rest[1], "init") || !strcmp(rest[1], "check") ||
              !strcmp(rest[1], "poison") || !strcmp(rest[1], "export") ||
-             !strcmp(rest[1], "backup") || !strcmp(rest[1], "restore"))) {
+             !strcmp(rest[1], "backup") || !strcmp(rest[1], "restore") ||
+             !strcmp(rest[1], "acl") || !strcmp(rest[1], "lockdown") ||
+             !strcmp(rest[1], "retention") || !strcmp(rest[1], "subject") ||
+             !strcmp(rest[1], "incident") || !strcmp(rest[1], "verify-evidence"))) {
             /* Commands that print their own usage: "help X" is "X --help". */
             static char help_opt[] = "--help";
             rest[0] = rest[1];
