@@ -101,15 +101,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o, int maxpo
 
 static const char *tfmt(int64_t us, char *b, size_t cap)
 {
-    if (!us)
-        return "-";
-    cof_time_format(us, b, cap);
-    char *dot = strchr(b, '.');
-    if (dot) {
-        dot[0] = 'Z';
-        dot[1] = 0;
-    }
-    return b;
+    return us ? cof_time_format_sec(us, b, cap) : "-";
 }
 
 /* Print a change for people: what it does, what was found, who agreed. */

@@ -67,17 +67,7 @@ static cof_status lock_access(const char *data_dir, int *fd)
 {
     char path[4200];
     cof_status st = path_of(data_dir, "access.lock", path, sizeof path);
-    if (st || (st = cof_fs_open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, fd)))
-        return st;
-    while (flock(*fd, LOCK_EX) != 0) {
-        if (errno == EINTR)
-            continue;
-        st = COF_ERRNO("flock %s", path);
-        (void)close(*fd);
-        *fd = -1;
-        return st;
-    }
-    return COF_OK;
+    return st ? st : cof_fs_lock(path, fd);
 }
 
 static void unlock_access(int fd)

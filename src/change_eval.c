@@ -70,15 +70,7 @@ static void finding(ev *e, cof_severity sev, const char *check, const char *fmt,
 
 static const char *tstr(int64_t us, char *buf, size_t cap)
 {
-    if (!us)
-        return "never";
-    cof_time_format(us, buf, cap);
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        dot[0] = 'Z';
-        dot[1] = 0;
-    }
-    return buf;
+    return us ? cof_time_format_sec(us, buf, cap) : "never";
 }
 
 static void tenants_str(const cof_grant *g, char *buf, size_t cap)

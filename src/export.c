@@ -51,17 +51,7 @@ static cof_status lock_exports(const char *data_dir, int *fd)
     if (st || (st = cof_fs_mkdir_p(dir, 0700)))
         return st;
     snprintf(lock, sizeof lock, "%s/LOCK", dir);
-    if ((st = cof_fs_open(lock, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, fd)))
-        return st;
-    while (flock(*fd, LOCK_EX) != 0) {
-        if (errno == EINTR)
-            continue;
-        st = COF_ERRNO("flock %s", lock);
-        (void)close(*fd);
-        *fd = -1;
-        return st;
-    }
-    return COF_OK;
+    return cof_fs_lock(lock, fd);
 }
 
 /* ---- JSON state file ---- */

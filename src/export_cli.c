@@ -121,15 +121,7 @@ static cof_status record(const cof_config *cfg, const cof_notice *n)
 
 static const char *t_s(int64_t us, char *buf, size_t cap)
 {
-    if (!us)
-        return "-";
-    cof_time_format(us, buf, cap);
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        dot[0] = 'Z';
-        dot[1] = 0;
-    }
-    return buf;
+    return us ? cof_time_format_sec(us, buf, cap) : "-";
 }
 
 static int cmd_request(const cof_config *cfg, int argc, char **argv)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,5 +399,21 @@ cof_status cof_fs_is_inside(const char *path, const char *dir, int *inside)
         *inside = 1;
     else
         *inside = strncmp(p, d, dn) == 0 && (p[dn] == 0 || p[dn] == '/');
+    return COF_OK;
+}
+
+cof_status cof_fs_lock(const char *path, int *fd)
+{
+    cof_status st = cof_fs_open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, fd);
+    if (st)
+        return st;
+    while (flock(*fd, LOCK_EX) != 0) {
+        if (errno == EINTR)
+            continue;
+        st = COF_ERRNO("flock %s", path);
+        (void)close(*fd);
+        *fd = -1;
+        return st;
+    }
     return COF_OK;
 }

@@ -65,6 +65,10 @@ cof_status cof_fs_read_file(const char *path, size_t max, uint8_t **buf,
  * left as they are); each created directory's parent is fsync'ed. */
 cof_status cof_fs_mkdir_p(const char *path, mode_t mode) COF_MUST_USE;
 
+/* Open (creating, 0600) the lock file path and take an exclusive flock on it, waiting.
+ * Closing *fd releases it. */
+cof_status cof_fs_lock(const char *path, int *fd) COF_MUST_USE;
+
 /* Check that the open file fd (named path, described as what, e.g. "master key file")
  * is a regular file, has permission bits exactly equal to mode and is owned by the
  * effective uid. COF_DENIED with a message saying which check failed and the command

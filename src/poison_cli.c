@@ -188,13 +188,7 @@ out:
 
 static const char *fmt_time(int64_t us, char *buf, size_t cap)
 {
-    cof_time_format(us, buf, cap);
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        dot[0] = 'Z';
-        dot[1] = 0;
-    }
-    return buf;
+    return cof_time_format_sec(us, buf, cap);
 }
 
 static int cmd_list(const cof_config *cfg, int argc, char **argv)

@@ -1,4 +1,6 @@
 /* timefmt.c - times and durations. */
+#include <string.h>
+
 #include "timefmt.h"
 
 #include <stdio.h>
@@ -117,5 +119,16 @@ const char *cof_time_format(int64_t us, char *buf, size_t cap)
     gmtime_r(&t, &tm);
     snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
+    return buf;
+}
+
+const char *cof_time_format_sec(int64_t us, char *buf, size_t cap)
+{
+    cof_time_format(us, buf, cap);
+    char *dot = strchr(buf, '.');
+    if (dot && (size_t)(dot - buf) + 2 <= cap) {
+        dot[0] = 'Z';
+        dot[1] = 0;
+    }
     return buf;
 }

@@ -90,18 +90,7 @@ static cof_status lock_access(const cof_config *cfg, int *fd)
     int w = snprintf(path, sizeof path, "%s/access.lock", cfg->data_dir);
     if (w < 0 || (size_t)w >= sizeof path)
         return COF_ERR(COF_LIMIT, "data directory path too long");
-    cof_status st = cof_fs_open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, fd);
-    if (st)
-        return st;
-    while (flock(*fd, LOCK_EX) != 0) {
-        if (errno == EINTR)
-            continue;
-        st = COF_ERRNO("flock %s", path);
-        (void)close(*fd);
-        *fd = -1;
-        return st;
-    }
-    return COF_OK;
+    return cof_fs_lock(path, fd);
 }
 
 /* "never" -> 0; a duration -> now + d; else a strict-enough absolute time in the future. */
@@ -131,16 +120,7 @@ static int parse_expires(const char *s, int64_t now, int64_t *out)
 
 static const char *fmt_time(int64_t us, char *buf, size_t cap)
 {
-    if (!us)
-        return "never";
-    cof_time_format(us, buf, cap);
-    /* Whole seconds are enough for people: drop ".ffffff". */
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        dot[0] = 'Z';
-        dot[1] = 0;
-    }
-    return buf;
+    return us ? cof_time_format_sec(us, buf, cap) : "never";
 }
 
 /* Audit a token event and raise its alert (never the secret: the id only). */
