@@ -263,20 +263,6 @@ static void cursor_mac(cof_server *s, req *r, const char *qdesc, uint32_t off, u
     crypto_generichash_final(&h, mac, 8);
 }
 
-static void ids_add(char *ids, size_t cap, uint64_t seg, uint32_t lo, uint32_t hi)
-{
-    size_t n = strlen(ids);
-    if (n >= cap - 40) {
-        if (n < cap - 1 && ids[n - 1] != '+')
-            snprintf(ids + n, cap - n, ",+");
-        return;
-    }
-    if (lo == hi)
-        snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u", n ? "," : "", seg, lo);
-    else
-        snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u-%u", n ? "," : "", seg, lo, hi);
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -472,14 +458,14 @@ static enum MHD_Result route_trail(cof_server *s, struct MHD_Connection *c, req 
                 rhi = e->row;
             } else {
                 if (have)
-                    ids_add(ai->ids, MAX_IDS_TEXT, rseg, rlo, rhi);
+                    cof_audit_ids_add(ai->ids, MAX_IDS_TEXT, rseg, rlo, rhi);
                 rseg = e->seg_id;
                 rlo = rhi = e->row;
                 have = 1;
             }
         }
     if (have)
-        ids_add(ai->ids, MAX_IDS_TEXT, rseg, rlo, rhi);
+        cof_audit_ids_add(ai->ids, MAX_IDS_TEXT, rseg, rlo, rhi);
     ai->events = page;
     audit_subjects(ai, subj, nsubj, shown_fields, unsealed);
     free(subj);

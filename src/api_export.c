@@ -195,6 +195,11 @@ int cof_api_export_route(cof_server *s, struct MHD_Connection *c, req *r, audit_
         size_t l = strcspn(rest, "/");
         if (l != COF_EXPORT_IDLEN || rest[0] != 'x' || rest[1] != '-')
             return 0;
+        /* The id goes into the audit record: only "x-" + lowercase hex, never other text
+         * from the URL. */
+        for (size_t i = 2; i < l; i++)
+            if (!((rest[i] >= '0' && rest[i] <= '9') || (rest[i] >= 'a' && rest[i] <= 'f')))
+                return 0;
         memcpy(id, rest, l);
         verb = rest[l] ? rest + l + 1 : NULL;
         if (verb && strcmp(verb, "approve") && strcmp(verb, "reject") && strcmp(verb, "data"))

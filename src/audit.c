@@ -29,6 +29,7 @@
  * read every line on disk before it (so prev is the real previous line). */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1065,4 +1066,18 @@ void cof_audit_test_file_bytes(cof_audit *a, uint64_t bytes)
     pthread_mutex_lock(&a->mu);
     a->rotate_bytes = bytes;
     pthread_mutex_unlock(&a->mu);
+}
+
+void cof_audit_ids_add(char *ids, size_t cap, uint64_t seg, uint32_t lo, uint32_t hi)
+{
+    size_t n = strlen(ids);
+    if (n >= cap - 40) {
+        if (n < cap - 1 && ids[n - 1] != '+')
+            snprintf(ids + n, cap - n, ",+");
+        return;
+    }
+    if (lo == hi)
+        snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u", n ? "," : "", seg, lo);
+    else
+        snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u-%u", n ? "," : "", seg, lo, hi);
 }

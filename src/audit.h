@@ -88,6 +88,10 @@ cof_status cof_audit_public_key(const uint8_t sign_seed[32], uint8_t pk[32]) COF
  * (cof_seal_normalize). out >= 35 bytes. Equal values give equal tokens. */
 cof_status cof_audit_blind(const uint8_t key[32], cof_str value, char out[35]) COF_MUST_USE;
 
+/* Append the event id range SEG:LO[-HI] to ids (the record's "ids" text, cap bytes,
+ * NUL-terminated); past the room left it ends the list with ",+" (more were given). */
+void cof_audit_ids_add(char *ids, size_t cap, uint64_t seg, uint32_t lo, uint32_t hi);
+
 /* ---- reading: verify and show ---- */
 typedef enum {
     COF_AUDIT_OK = 0,

@@ -501,6 +501,27 @@ static int voted(const cof_change_vote *v, uint32_t n, const char *who)
     return 0;
 }
 
+/* The start approve and reject share: under the lock, the current document and the
+ * change, which must still be pending; who must be an administrator. On COF_AGAIN *c is
+ * set (the caller shows its state); an expired proposal is saved as expired. */
+static cof_status vote_begin(const cof_config *cfg, const char *id, const char *who, int64_t now,
+                             int *fd, cof_access **cur, cof_change **c)
+{
+    cof_status st;
+    if ((st = lock_access(cfg->data_dir, fd)) || (st = cof_access_load(cfg->data_dir, cur)) ||
+        (st = cof_change_load(cfg->data_dir, id, now, c)))
+        return st;
+    if ((*c)->state != COF_CST_PENDING) {
+        if ((*c)->state == COF_CST_EXPIRED)
+            (void)save_change(cfg->data_dir, *c);
+        return COF_ERR(COF_AGAIN, "change %s is %s, not pending", (*c)->id,
+                       cof_change_state_name((*c)->state));
+    }
+    if (!is_admin(*cur, who, now))
+        return COF_ERR(COF_DENIED, "%s is not an administrator", who);
+    return COF_OK;
+}
+
 cof_status cof_change_approve(const cof_config *cfg, const char *id, const char *approver,
                               int64_t now, cof_change **out)
 {
@@ -509,20 +530,8 @@ cof_status cof_change_approve(const cof_config *cfg, const char *id, const char 
     cof_change *c = NULL;
     cof_status st;
     *out = NULL;
-    if ((st = lock_access(cfg->data_dir, &fd)) || (st = cof_access_load(cfg->data_dir, &cur)) ||
-        (st = cof_change_load(cfg->data_dir, id, now, &c)))
+    if ((st = vote_begin(cfg, id, approver, now, &fd, &cur, &c)))
         goto out;
-    if (c->state != COF_CST_PENDING) {
-        if (c->state == COF_CST_EXPIRED)
-            (void)save_change(cfg->data_dir, c);
-        st = COF_ERR(COF_AGAIN, "change %s is %s, not pending", c->id,
-                     cof_change_state_name(c->state));
-        goto out;
-    }
-    if (!is_admin(cur, approver, now)) {
-        st = COF_ERR(COF_DENIED, "%s is not an administrator", approver);
-        goto out;
-    }
     /* People, not tokens: a second token of the proposer is still the proposer. */
     if (!strcmp(approver, c->proposer)) {
         st = COF_ERR(COF_DENIED, "the proposer cannot approve its own change %s: another "
@@ -566,18 +575,8 @@ cof_status cof_change_reject(const cof_config *cfg, const char *id, const char *
     *out = NULL;
     if (reason && strlen(reason) > COF_MAX_REASON)
         return COF_ERR(COF_BADINPUT, "the reason is longer than %d bytes", COF_MAX_REASON);
-    if ((st = lock_access(cfg->data_dir, &fd)) || (st = cof_access_load(cfg->data_dir, &cur)) ||
-        (st = cof_change_load(cfg->data_dir, id, now, &c)))
+    if ((st = vote_begin(cfg, id, who, now, &fd, &cur, &c)))
         goto out;
-    if (c->state != COF_CST_PENDING) {
-        st = COF_ERR(COF_AGAIN, "change %s is %s, not pending", c->id,
-                     cof_change_state_name(c->state));
-        goto out;
-    }
-    if (!is_admin(cur, who, now)) {
-        st = COF_ERR(COF_DENIED, "%s is not an administrator", who);
-        goto out;
-    }
     if (c->nrejections < COF_MAX_CHANGE_VOTES) {
         cof_change_vote *v = &c->rejections[c->nrejections++];
         memset(v, 0, sizeof *v);

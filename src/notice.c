@@ -5,13 +5,16 @@
 
 #include <stdio.h>
 
+#include "audit.h"
 #include "cli.h"
 
 cof_status cof_notice_record(const cof_config *cfg, cof_keyring *k, const cof_notice *n)
 {
-    (void)k; /* cof_cli_audit derives the audit key itself */
-    cof_status st = cof_cli_audit(cfg, n->principal, n->action, n->params_json, n->outcome,
-                                  n->tenants, n->ntenants, n->events, NULL);
+    cof_audit_rec r = { .principal = n->principal ? n->principal : "-", .source = "local",
+                        .action = n->action, .params_json = n->params_json,
+                        .outcome = n->outcome ? n->outcome : "ok", .tenants = n->tenants,
+                        .ntenants = n->ntenants, .events = n->events };
+    cof_status st = cof_cli_audit_rec(cfg, k, &r, NULL);
     if (st || !n->alert_kind)
         return st;
     /* The action is recorded; an alert that cannot be sent is reported, not fatal. */

@@ -155,20 +155,6 @@ static int cmp_ev_id(const void *x, const void *y)
     return (a->row > b->row) - (a->row < b->row);
 }
 
-static void ids_add(char *ids, size_t cap, uint64_t seg, uint32_t lo, uint32_t hi)
-{
-    size_t n = strlen(ids);
-    if (n >= cap - 40) {
-        if (n < cap - 1 && ids[n - 1] != '+')
-            snprintf(ids + n, cap - n, ",+");
-        return;
-    }
-    if (lo == hi)
-        snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u", n ? "," : "", seg, lo);
-    else
-        snprintf(ids + n, cap - n, "%s%" PRIu64 ":%u-%u", n ? "," : "", seg, lo, hi);
-}
-
 static cof_status ids_of(const cof_subject_result *r, char *ids, size_t cap)
 {
     ids[0] = 0;
@@ -183,7 +169,7 @@ static cof_status ids_of(const cof_subject_result *r, char *ids, size_t cap)
     size_t lo = 0;
     for (size_t i = 1; i <= r->n; i++)
         if (i == r->n || v[i].seg != v[lo].seg || v[i].row != v[i - 1].row + 1) {
-            ids_add(ids, cap, v[lo].seg, v[lo].row, v[i - 1].row);
+            cof_audit_ids_add(ids, cap, v[lo].seg, v[lo].row, v[i - 1].row);
             lo = i;
         }
     free(v);
